@@ -1,0 +1,195 @@
+"""Reads of the catalogue that pages, the API and search use. Only published data leaves here
+unless a function says otherwise (the console's own reads live in the console's queries)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from tongban.catalog.models import BaseItem, ChangeFeed, Implementation, Status, Synonym, Theme, Zone, ZoneEntry
+from tongban.org.models import Division
+
+
+def visible_implementations() -> QuerySet[Implementation]:
+    return Implementation.objects.filter(status=Status.PUBLISHED, base__status=Status.PUBLISHED)
+
+
+def scope_q(division: Division, prefix: str = "division__") -> Q:
+    """Implementations a hall at `division` offers: those of the division, of its ancestors (a
+    province item serves every county) and of the divisions below it (a city hall lists its counties')."""
+    return Q(**{f"{prefix}code__in": division.ancestor_codes}) | Q(**{f"{prefix}path__startswith": division.path + "/"})
+
+
+def in_scope(division: Division) -> QuerySet[Implementation]:
+    return visible_implementations().filter(scope_q(division))
+
+
+def _has_impl_in_scope(division: Division) -> Exists:
+    return Exists(in_scope(division).filter(base=OuterRef("pk")))
+
+
+def popular_items(division: Division, *, audience: str | None = None, limit: int = 8) -> list[BaseItem]:
+    qs = BaseItem.objects.filter(status=Status.PUBLISHED).filter(_has_impl_in_scope(division))
+    if audience == "person":
+        qs = qs.filter(service_objects__contains=1) if _json_contains_supported() else qs
+    return list(qs.order_by("-popularity", "code")[:limit])
+
+
+def _json_contains_supported() -> bool:
+    from django.db import connection
+
+    return connection.features.supports_json_field_contains
+
+
+def items_for_theme(theme: Theme, division: Division) -> list[BaseItem]:
+    return list(
+        theme.items.filter(status=Status.PUBLISHED).filter(_has_impl_in_scope(division)).order_by("-popularity", "code")
+    )
+
+
+def themes(audience: str) -> list[Theme]:
+    return list(Theme.objects.filter(audience=audience).order_by("sort", "code"))
+
+
+def theme_get(code: str) -> Theme | None:
+    return Theme.objects.filter(code=code).first()
+
+
+def zones_published() -> list[Zone]:
+    return list(Zone.objects.filter(status=Status.PUBLISHED).order_by("sort", "code"))
+
+
+def zone_get_published(code: str) -> Zone | None:
+    return Zone.objects.filter(code=code, status=Status.PUBLISHED).first()
+
+
+def zone_items(zone: Zone, division: Division) -> list[BaseItem]:
+    entries = (
+        ZoneEntry.objects.filter(zone=zone, item__status=Status.PUBLISHED)
+        .filter(Exists(in_scope(division).filter(base=OuterRef("item_id"))))
+        .select_related("item")
+        .order_by("sort", "id")
+    )
+    return [e.item for e in entries]
+
+
+def base_item_get_published(code: str) -> BaseItem | None:
+    return BaseItem.objects.filter(code=code, status=Status.PUBLISHED).first()
+
+
+def implementation_get_published(code: str) -> Implementation | None:
+    return (
+        visible_implementations()
+        .filter(code=code)
+        .select_related("base", "department", "division", "division__parent")
+        .prefetch_related("base__materials", "base__steps", "base__fees", "base__faqs", "base__themes")
+        .first()
+    )
+
+
+@dataclass
+class Resolution:
+    """Where a base item leads from a hall: straight to one guide, or to a choice of regions."""
+
+    item: BaseItem
+    direct: Implementation | None
+    choices: list[Implementation]
+
+
+def resolve_for_hall(item: BaseItem, division: Division) -> Resolution:
+    """The implementation serving this hall's own division (the deepest of itself and its ancestors),
+    otherwise the implementations below it to choose from."""
+    own = list(
+        visible_implementations()
+        .filter(base=item, division__code__in=division.ancestor_codes)
+        .select_related("department", "division")
+    )
+    if own:
+        own.sort(key=lambda impl: (-impl.division.level, impl.code))
+        return Resolution(item=item, direct=own[0], choices=[])
+    below = list(
+        visible_implementations()
+        .filter(base=item, division__path__startswith=division.path + "/")
+        .select_related("department", "division", "division__parent")
+        .order_by("division__code", "code")
+    )
+    if len(below) == 1:
+        return Resolution(item=item, direct=below[0], choices=[])
+    return Resolution(item=item, direct=None, choices=below)
+
+
+def resolve_many(items: list[BaseItem], division: Division) -> dict[int, Implementation | None]:
+    """For lists: the direct implementation per item when there is one (one query for the page)."""
+    if not items:
+        return {}
+    rows = (
+        visible_implementations()
+        .filter(base__in=items, division__code__in=division.ancestor_codes)
+        .select_related("division", "department")
+        .order_by("-division__level", "code")
+    )
+    result: dict[int, Implementation | None] = {item.pk: None for item in items}
+    for impl in rows:
+        if result.get(impl.base_id) is None:
+            result[impl.base_id] = impl
+    return result
+
+
+def implementations_filtered(
+    *, division: str | None = None, department: str | None = None, theme: str | None = None,
+    service_object: int | None = None, level: int | None = None, item_type: str | None = None,
+) -> QuerySet[Implementation]:
+    qs = visible_implementations().select_related("base", "department", "division")
+    if division:
+        qs = qs.filter(division__code=division)
+    if department:
+        qs = qs.filter(department__credit_code=department)
+    if theme:
+        qs = qs.filter(base__themes__code=theme)
+    if service_object is not None:
+        qs = qs.filter(base__in=BaseItem.objects.filter(pk__in=_items_serving(service_object)))
+    if level is not None:
+        qs = qs.filter(level=level)
+    if item_type:
+        qs = qs.filter(base__item_type=item_type)
+    return qs
+
+
+def _items_serving(service_object: int) -> list[int]:
+    # JSON containment differs per engine; the base-item table is small, so filter in Python.
+    return [pk for pk, objects in BaseItem.objects.values_list("pk", "service_objects") if service_object in (objects or [])]
+
+
+def items_by_pk(pks: list[int]) -> dict[int, BaseItem]:
+    return {item.pk: item for item in BaseItem.objects.filter(pk__in=pks).prefetch_related(Prefetch("themes"))}
+
+
+def searchable_items(codes: list[str] | None = None) -> QuerySet[BaseItem]:
+    """Published base items with at least one published implementation: what search may show."""
+    qs = BaseItem.objects.filter(status=Status.PUBLISHED).filter(
+        Exists(Implementation.objects.filter(base=OuterRef("pk"), status=Status.PUBLISHED))
+    )
+    if codes is not None:
+        qs = qs.filter(code__in=codes)
+    return qs.prefetch_related("themes", "materials", "faqs")
+
+
+def departments_of_items(pks: list[int]) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for base_id, name, kind in visible_implementations().filter(base_id__in=pks).values_list("base_id", "department__name", "department__kind").distinct():
+        out.setdefault(base_id, set()).update({name, kind})
+    return out
+
+
+def synonyms() -> dict[str, list[str]]:
+    return {s.term: list(s.expansions) for s in Synonym.objects.all()}
+
+
+def feed_after(last_id: int, limit: int) -> list[tuple[int, str]]:
+    return list(ChangeFeed.objects.filter(id__gt=last_id).order_by("id").values_list("id", "base_code")[:limit])
+
+
+def feed_head() -> int:
+    last = ChangeFeed.objects.order_by("-id").values_list("id", flat=True).first()
+    return last or 0

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Serve the platform with gunicorn (PORT, HOST, WEB_CONCURRENCY from the environment)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--no-collectstatic", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not options["no_collectstatic"]:
+            call_command("collectstatic", interactive=False, verbosity=0)
+        metrics_dir = Path(settings.DATA_DIR) / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)  # stale files of dead workers would be summed
+        metrics_dir.mkdir(parents=True)
+        env = dict(os.environ)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        env.setdefault("DJANGO_SETTINGS_MODULE", "tongban.config.settings")
+        host = env.get("HOST", "127.0.0.1")
+        port = env.get("PORT", "8000")
+        self.stdout.write(f"通办已启动：http://{host}:{port}/ （按 Ctrl+C 停止）")
+        sys.stdout.flush()
+        os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "-c", "python:tongban.config.gunicorn"], env)

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from tests import factories as f
+from tongban.catalog import services as catalog
+from tongban.catalog.models import BaseItem
+from tongban.org import services as org
+from tongban.org.models import Department, Division, Hall
+
+
+@dataclass
+class MiniProvince:
+    province: Division
+    nanchang: Division
+    donghu: Division
+    nanchang_county: Division
+    shangrao: Division
+    wuyuan: Division
+    police_donghu: Department
+    police_county: Department
+    police_wuyuan: Department
+    police_nanchang: Department
+    market_nanchang: Department
+    market_donghu: Department
+    hrss_province: Department
+    birth: BaseItem
+    car: BaseItem
+    card: BaseItem
+    company: BaseItem
+    halls: dict[str, Hall]
+
+
+@pytest.fixture
+def mini(db) -> MiniProvince:
+    """A small Jiangxi: two cities, three counties, a handful of real items, published."""
+    province = f.division("360000", "江西省", 2)
+    nanchang = f.division("360100", "南昌市", 3, province)
+    donghu = f.division("360102", "东湖区", 4, nanchang)
+    county = f.division("360121", "南昌县", 4, nanchang)
+    shangrao = f.division("361100", "上饶市", 3, province)
+    wuyuan = f.division("361130", "婺源县", 4, shangrao)
+    halls = {}
+    for d in (province, nanchang, donghu, county, shangrao, wuyuan):
+        halls[d.code] = org.hall_upsert(actor=None, division=d, name=f"{d.name}网上办事大厅")
+    police_donghu = f.department(donghu, "公安", "01")
+    police_county = f.department(county, "公安", "01")
+    police_wuyuan = f.department(wuyuan, "公安", "01")
+    police_nanchang = f.department(nanchang, "公安", "01")
+    market_nanchang = f.department(nanchang, "市场监管", "07")
+    market_donghu = f.department(donghu, "市场监管", "07")
+    hrss_province = f.department(province, "人社", "02")
+    catalog.theme_upsert(actor=None, code="birth", name="生育收养", audience="person")
+    catalog.theme_upsert(actor=None, code="e_start", name="企业开办", audience="enterprise")
+    catalog.synonym_set(actor=None, term="社保", expansions=["社会保障"])
+    catalog.synonym_set(actor=None, term="户口", expansions=["户籍", "落户"])
+    catalog.synonym_set(actor=None, term="孩子", expansions=["新生儿"])
+    birth = f.published_item(
+        "070100001000", "出生登记（落户）", [police_donghu, police_county, police_wuyuan],
+        aliases=["上户口", "新生儿落户"], themes=["birth"], popularity=350000,
+        materials=[{"name": "出生医学证明", "source": "shared", "license_type": "出生医学证明"},
+                   {"name": "父母双方居民户口簿", "source": "shared", "license_type": "居民户口簿"}],
+    )
+    car = f.published_item(
+        "070100002000", "机动车注册登记（新车上牌）", [police_nanchang], aliases=["新车上牌", "上牌照"], levels=[3], popularity=300000,
+    )
+    card = f.published_item(
+        "200200001000", "社会保障卡申领", [hrss_province], aliases=["领社保卡"], levels=[2], popularity=500000, item_type="20",
+    )
+    company = f.published_item(
+        "070700101000", "企业设立登记（有限责任公司）", [market_nanchang, market_donghu], aliases=["开公司", "注册公司"],
+        service_objects=[2], themes=["e_start"], levels=[3, 4], popularity=150000,
+        materials=[{"name": "公司登记（备案）申请书", "has_blank_form": True}, {"name": "公司章程"}],
+    )
+    return MiniProvince(province, nanchang, donghu, county, shangrao, wuyuan, police_donghu, police_county, police_wuyuan,
+                        police_nanchang, market_nanchang, market_donghu, hrss_province, birth, car, card, company, halls)
