@@ -76,3 +76,9 @@ def mini(db) -> MiniProvince:
     )
     return MiniProvince(province, nanchang, donghu, county, shangrao, wuyuan, police_donghu, police_county, police_wuyuan,
                         police_nanchang, market_nanchang, market_donghu, hrss_province, birth, car, card, company, halls)
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    """Tests serve static files straight from the apps, without a collectstatic manifest."""
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}

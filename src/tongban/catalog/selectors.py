@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from tongban.catalog.models import BaseItem, ChangeFeed, Implementation, Status, Synonym, Theme, Zone, ZoneEntry
 from tongban.org.models import Division
@@ -82,7 +82,7 @@ def implementation_get_published(code: str) -> Implementation | None:
     return (
         visible_implementations()
         .filter(code=code)
-        .select_related("base", "department", "division", "division__parent")
+        .select_related("base", "department", "department__division", "division", "division__parent")
         .prefetch_related("base__materials", "base__steps", "base__fees", "base__faqs", "base__themes")
         .first()
     )
@@ -162,7 +162,7 @@ def _items_serving(service_object: int) -> list[int]:
 
 
 def items_by_pk(pks: list[int]) -> dict[int, BaseItem]:
-    return {item.pk: item for item in BaseItem.objects.filter(pk__in=pks).prefetch_related(Prefetch("themes"))}
+    return {item.pk: item for item in BaseItem.objects.filter(pk__in=pks)}
 
 
 def searchable_items(codes: list[str] | None = None) -> QuerySet[BaseItem]:

@@ -181,6 +181,7 @@ USE_TZ = True
 # --- static files -------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(DATA_DIR / "media")}},
     "staticfiles": {
@@ -192,6 +193,7 @@ STORAGES = {
 WHITENOISE_MAX_AGE = 3600
 
 # --- observability ------------------------------------------------------------------------
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
 LOG_FORMAT = env_choice("LOG_FORMAT", "json", {"json", "text"})
 LOGGING = {

@@ -65,25 +65,33 @@ def clean_query(raw: str | None, max_chars: int) -> str:
     return query
 
 
-_SYNONYMS: dict[str, Any] = {"head": None, "value": {}}
+@dataclass
+class _IndexFacts:
+    head: int = -1
+    synonyms: dict[str, list[str]] = field(default_factory=dict)
+    documents: int = 0
 
 
-def _synonyms() -> dict[str, list[str]]:
-    head = catalog.feed_head()
-    if _SYNONYMS["head"] != head:
-        _SYNONYMS["value"] = catalog.synonyms()
-        _SYNONYMS["head"] = head
-    return _SYNONYMS["value"]
+# Per process: what only changes when the catalogue's change feed moves (synonyms, document
+# count). Keyed by the feed head that every search reads anyway, so it is never stale.
+_FACTS = _IndexFacts()
 
 
-def _score(terms: list[str]) -> list[tuple[int, float]]:
+def _facts(head: int) -> _IndexFacts:
+    global _FACTS
+    if _FACTS.head != head:
+        _FACTS = _IndexFacts(head=head, synonyms=catalog.synonyms(), documents=SearchDocument.objects.count())
+    return _FACTS
+
+
+def _score(terms: list[str], total_documents: int) -> list[tuple[int, float]]:
     """(item_id, score) for the best candidates, BM25-style idf times the field weight."""
     df = dict(
         SearchPosting.objects.filter(token__in=terms).values_list("token").annotate(n=Count("id")).values_list("token", "n")
     )
     if not df:
         return []
-    total = SearchDocument.objects.count() or 1
+    total = total_documents or 1
     idf = {t: math.log(1 + (total - n + 0.5) / (n + 0.5)) for t, n in df.items()}
     present = list(idf)
     cases = " ".join("WHEN %s THEN %s" for _ in present)
@@ -111,7 +119,7 @@ def _allowed(candidates: list[int], division: Division, filters: Filters) -> set
         qs = qs.filter(level=filters.level)
     if filters.theme:
         qs = qs.filter(base__themes__code=filters.theme)
-    allowed = set(qs.values_list("base_id", flat=True).distinct())
+    allowed = set(qs.order_by().values_list("base_id", flat=True).distinct())
     if filters.service_object is not None:
         serving = {
             pk for pk, objects in BaseItem.objects.filter(pk__in=allowed).values_list("pk", "service_objects")
@@ -126,9 +134,9 @@ def search_items(
 ) -> SearchResult:
     filters = filters or Filters()
     query = clean_query(raw_query, max_chars)
-    ensure_fresh()
-    terms = query_terms(query, _synonyms())[:MAX_TERMS]
-    scored = _score(terms) if terms else []
+    facts = _facts(ensure_fresh())
+    terms = query_terms(query, facts.synonyms)[:MAX_TERMS]
+    scored = _score(terms, facts.documents) if terms else []
     hits: list[Hit] = []
     if scored:
         allowed = _allowed([item_id for item_id, _ in scored], division, filters)

@@ -110,15 +110,19 @@ def search_rebuild() -> int:
     return count
 
 
-def index_is_stale() -> bool:
+def feed_positions() -> tuple[int, int]:
+    """(newest catalogue change, newest change the index absorbed) in one round trip."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT (SELECT MAX(id) FROM catalog_changefeed), (SELECT last_feed_id FROM search_searchstate WHERE id = 1)"
         )
         head, seen = cursor.fetchone()
-    return (head or 0) > (seen or 0)
+    return head or 0, seen or 0
 
 
-def ensure_fresh() -> None:
-    if index_is_stale():
+def ensure_fresh() -> int:
+    """Bring the index up to the catalogue's head; returns the head id (a version of the index)."""
+    head, seen = feed_positions()
+    if head > seen:
         search_sync()
+    return head

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.http import require_GET
 
 from tongban.common.observability import metrics_payload
@@ -49,4 +50,13 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus exposition. With METRICS_TOKEN set a bearer token is required; without it only
+    loopback clients (a scraper beside the app, or nginx's own check) are answered."""
+    token = settings.METRICS_TOKEN
+    if token:
+        supplied = request.headers.get("Authorization", "")
+        if not constant_time_compare(supplied, f"Bearer {token}"):
+            return JsonResponse({"code": "unauthenticated", "message": "需要有效的监控凭证。"}, status=401)
+    elif request.META.get("REMOTE_ADDR") not in ("127.0.0.1", "::1"):
+        return JsonResponse({"code": "forbidden", "message": "监控指标只对本机或持有凭证的采集器开放。"}, status=403)
     return HttpResponse(metrics_payload(), content_type="text/plain; version=0.0.4; charset=utf-8")
