@@ -58,24 +58,65 @@ def mini(db) -> MiniProvince:
     catalog.synonym_set(actor=None, term="户口", expansions=["户籍", "落户"])
     catalog.synonym_set(actor=None, term="孩子", expansions=["新生儿"])
     birth = f.published_item(
-        "070100001000", "出生登记（落户）", [police_donghu, police_county, police_wuyuan],
-        aliases=["上户口", "新生儿落户"], themes=["birth"], popularity=350000,
-        materials=[{"name": "出生医学证明", "source": "shared", "license_type": "出生医学证明"},
-                   {"name": "父母双方居民户口簿", "source": "shared", "license_type": "居民户口簿"}],
+        "070100001000",
+        "出生登记（落户）",
+        [police_donghu, police_county, police_wuyuan],
+        aliases=["上户口", "新生儿落户"],
+        themes=["birth"],
+        popularity=350000,
+        materials=[
+            {"name": "出生医学证明", "source": "shared", "license_type": "出生医学证明"},
+            {"name": "父母双方居民户口簿", "source": "shared", "license_type": "居民户口簿"},
+        ],
     )
     car = f.published_item(
-        "070100002000", "机动车注册登记（新车上牌）", [police_nanchang], aliases=["新车上牌", "上牌照"], levels=[3], popularity=300000,
+        "070100002000",
+        "机动车注册登记（新车上牌）",
+        [police_nanchang],
+        aliases=["新车上牌", "上牌照"],
+        levels=[3],
+        popularity=300000,
     )
     card = f.published_item(
-        "200200001000", "社会保障卡申领", [hrss_province], aliases=["领社保卡"], levels=[2], popularity=500000, item_type="20",
+        "200200001000",
+        "社会保障卡申领",
+        [hrss_province],
+        aliases=["领社保卡"],
+        levels=[2],
+        popularity=500000,
+        item_type="20",
     )
     company = f.published_item(
-        "070700101000", "企业设立登记（有限责任公司）", [market_nanchang, market_donghu], aliases=["开公司", "注册公司"],
-        service_objects=[2], themes=["e_start"], levels=[3, 4], popularity=150000,
+        "070700101000",
+        "企业设立登记（有限责任公司）",
+        [market_nanchang, market_donghu],
+        aliases=["开公司", "注册公司"],
+        service_objects=[2],
+        themes=["e_start"],
+        levels=[3, 4],
+        popularity=150000,
         materials=[{"name": "公司登记（备案）申请书", "has_blank_form": True}, {"name": "公司章程"}],
     )
-    return MiniProvince(province, nanchang, donghu, county, shangrao, wuyuan, police_donghu, police_county, police_wuyuan,
-                        police_nanchang, market_nanchang, market_donghu, hrss_province, birth, car, card, company, halls)
+    return MiniProvince(
+        province,
+        nanchang,
+        donghu,
+        county,
+        shangrao,
+        wuyuan,
+        police_donghu,
+        police_county,
+        police_wuyuan,
+        police_nanchang,
+        market_nanchang,
+        market_donghu,
+        hrss_province,
+        birth,
+        car,
+        card,
+        company,
+        halls,
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -104,7 +104,7 @@ def test_search_bad_input_is_never_a_500(mini, client, params, status, code):
     assert response.json()["message"]
 
 
-@pytest.mark.parametrize("hostile", ["' OR '1'='1", "出生\" OR \"", "*", "NEAR(a b)", "%", "() AND"])
+@pytest.mark.parametrize("hostile", ["' OR '1'='1", '出生" OR "', "*", "NEAR(a b)", "%", "() AND"])
 def test_search_hostile_strings(mini, client, hostile):
     assert client.get("/api/v1/search", {"q": hostile}).status_code == 200
 

@@ -22,10 +22,19 @@ def test_implementation_code_is_credit_code_level_and_base_code(mini):
 
 
 def test_update_bumps_version_and_audits_before_and_after(mini):
-    data = f.item_data("070100001000", "出生登记（落户）", summary="新的简介。", aliases=["上户口", "新生儿落户"], themes=["birth"],
-                       popularity=350000, status="published",
-                       materials=[{"name": "出生医学证明", "source": "shared", "license_type": "出生医学证明"},
-                                  {"name": "父母双方居民户口簿", "source": "shared", "license_type": "居民户口簿"}])
+    data = f.item_data(
+        "070100001000",
+        "出生登记（落户）",
+        summary="新的简介。",
+        aliases=["上户口", "新生儿落户"],
+        themes=["birth"],
+        popularity=350000,
+        status="published",
+        materials=[
+            {"name": "出生医学证明", "source": "shared", "license_type": "出生医学证明"},
+            {"name": "父母双方居民户口簿", "source": "shared", "license_type": "居民户口簿"},
+        ],
+    )
     item = catalog.base_item_save(actor=None, data=data, expected_version=1, reason="简介更新")
     assert item.version == 2
     row = AuditEvent.objects.filter(action="item.update", object_id="070100001000").get()
@@ -136,9 +145,11 @@ def test_two_operators_saving_at_once_one_wins(mini):
 
 
 def test_bulk_create_skips_existing_and_audits(mini):
-    rows = [f.impl_data(mini.birth.code, mini.police_donghu, status="published"),
-            f.impl_data(mini.car.code, mini.police_nanchang, status="published"),
-            f.impl_data(mini.company.code, mini.market_donghu, status="published")]
+    rows = [
+        f.impl_data(mini.birth.code, mini.police_donghu, status="published"),
+        f.impl_data(mini.car.code, mini.police_nanchang, status="published"),
+        f.impl_data(mini.company.code, mini.market_donghu, status="published"),
+    ]
     assert catalog.implementations_bulk_create(actor=None, rows=rows) == 0
     new_dept = f.department(mini.wuyuan, "市场监管", "07")
     created = catalog.implementations_bulk_create(actor=None, rows=[f.impl_data(mini.company.code, new_dept, status="published")])

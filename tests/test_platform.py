@@ -56,9 +56,21 @@ def test_security_headers(client):
 # Every route must be in exactly one register. A new route fails this test until someone decides
 # who may use it — deny by default.
 PUBLIC = {
-    "healthz", "readyz", "metrics",
-    "portal:home", "portal:search", "portal:services", "portal:service", "portal:guide", "portal:theme", "portal:zone",
-    "portal:halls", "portal:mode", "console:login", "admin:login", "admin:logout",
+    "healthz",
+    "readyz",
+    "metrics",
+    "portal:home",
+    "portal:search",
+    "portal:services",
+    "portal:service",
+    "portal:guide",
+    "portal:theme",
+    "portal:zone",
+    "portal:halls",
+    "portal:mode",
+    "console:login",
+    "admin:login",
+    "admin:logout",
 }
 PUBLIC_API = {"list_divisions", "get_division", "list_departments", "list_items", "get_item", "search"}
 

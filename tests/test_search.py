@@ -58,12 +58,11 @@ def test_hall_scope_hides_other_cities_items_and_resolves_the_local_guide(mini):
 
 
 def test_filters(mini):
-    assert names(search.search_items("登记", division=mini.province, filters=Filters(service_object=2))) == [
-        "企业设立登记（有限责任公司）"
-    ]
+    assert names(search.search_items("登记", division=mini.province, filters=Filters(service_object=2))) == ["企业设立登记（有限责任公司）"]
     assert names(search.search_items("登记", division=mini.province, filters=Filters(theme="birth"))) == ["出生登记（落户）"]
     assert set(names(search.search_items("登记", division=mini.province, filters=Filters(level=3)))) == {
-        "机动车注册登记（新车上牌）", "企业设立登记（有限责任公司）"
+        "机动车注册登记（新车上牌）",
+        "企业设立登记（有限责任公司）",
     }
     only_dept = search.search_items("登记", division=mini.province, filters=Filters(department=mini.police_wuyuan.credit_code))
     assert names(only_dept) == ["出生登记（落户）"]

@@ -204,17 +204,29 @@ class ItemFilter(PageQuery):
 @router.get("/items", response={200: ItemPage, 400: ErrorOut}, summary="已发布实施事项列表（游标分页）", operation_id="list_items")
 def list_items(request: HttpRequest, filters: Query[ItemFilter]) -> ItemPage:
     qs = catalog.implementations_filtered(
-        division=filters.division, department=filters.department, theme=filters.theme,
-        service_object=filters.service_object, level=filters.level, item_type=filters.item_type,
+        division=filters.division,
+        department=filters.department,
+        theme=filters.theme,
+        service_object=filters.service_object,
+        level=filters.level,
+        item_type=filters.item_type,
     )
     page = paginate_by_key(qs, key="code", cursor=filters.cursor, limit=_limit(filters.limit))
     return ItemPage(
         items=[
             ImplementationSummary(
-                code=i.code, base_code=i.base.code, name=i.base.name, item_type=i.base.item_type, department=i.department.name,
-                department_code=i.department.credit_code, division=i.division.code, level=i.level,
-                promised_limit=i.promised_limit, promised_limit_unit=codes.LIMIT_UNITS.get(i.promised_limit_unit, ""),
-                visits=i.visits, online=i.is_online,
+                code=i.code,
+                base_code=i.base.code,
+                name=i.base.name,
+                item_type=i.base.item_type,
+                department=i.department.name,
+                department_code=i.department.credit_code,
+                division=i.division.code,
+                level=i.level,
+                promised_limit=i.promised_limit,
+                promised_limit_unit=codes.LIMIT_UNITS.get(i.promised_limit_unit, ""),
+                visits=i.visits,
+                online=i.is_online,
             )
             for i in page.items
         ],
@@ -229,26 +241,58 @@ def get_item(request: HttpRequest, code: str) -> ItemDetail:
         raise NotFound(f"事项“{code[:31]}”不存在或未发布。")
     item = impl.base
     return ItemDetail(
-        code=impl.code, base_code=item.code, name=item.name, item_type=item.item_type, item_type_label=item.item_type_label,
-        summary=item.summary, legal_basis=item.legal_basis, conditions=item.conditions,
-        service_objects=[int(o) for o in item.service_objects], aliases=list(item.aliases),
-        themes=[t.code for t in item.themes.all()], department=_department_out(impl.department),
-        division=_division_out(impl.division), level=impl.level, power_source=impl.power_source,
-        body_nature=impl.body_nature, case_type=impl.case_type,
+        code=impl.code,
+        base_code=item.code,
+        name=item.name,
+        item_type=item.item_type,
+        item_type_label=item.item_type_label,
+        summary=item.summary,
+        legal_basis=item.legal_basis,
+        conditions=item.conditions,
+        service_objects=[int(o) for o in item.service_objects],
+        aliases=list(item.aliases),
+        themes=[t.code for t in item.themes.all()],
+        department=_department_out(impl.department),
+        division=_division_out(impl.division),
+        level=impl.level,
+        power_source=impl.power_source,
+        body_nature=impl.body_nature,
+        case_type=impl.case_type,
         legal_limit=Limit(value=impl.legal_limit, unit=codes.LIMIT_UNITS.get(impl.legal_limit_unit, ""), note=impl.legal_limit_note),
-        promised_limit=Limit(value=impl.promised_limit, unit=codes.LIMIT_UNITS.get(impl.promised_limit_unit, ""),
-                             note=impl.promised_limit_note),
-        handling_forms=list(impl.handling_forms), online_depth=[int(d) for d in impl.online_depth], visits=impl.visits,
+        promised_limit=Limit(
+            value=impl.promised_limit, unit=codes.LIMIT_UNITS.get(impl.promised_limit_unit, ""), note=impl.promised_limit_note
+        ),
+        handling_forms=list(impl.handling_forms),
+        online_depth=[int(d) for d in impl.online_depth],
+        visits=impl.visits,
         fee_required=impl.fee_required,
-        fees=[FeeOut(name=f.name, standard=f.standard, amount_fen=f.amount_fen, basis=f.basis, reducible=f.reducible) for f in item.fees.all()],
+        fees=[
+            FeeOut(name=f.name, standard=f.standard, amount_fen=f.amount_fen, basis=f.basis, reducible=f.reducible) for f in item.fees.all()
+        ],
         materials=[
-            MaterialOut(name=m.name, kind=m.kind, form=m.form, need=m.need, condition=m.condition, paper_copies=m.paper_copies,
-                        source=m.source, source_body=m.source_body, license_type=m.license_type, notes=m.notes)
+            MaterialOut(
+                name=m.name,
+                kind=m.kind,
+                form=m.form,
+                need=m.need,
+                condition=m.condition,
+                paper_copies=m.paper_copies,
+                source=m.source,
+                source_body=m.source_body,
+                license_type=m.license_type,
+                notes=m.notes,
+            )
             for m in item.materials.all()
         ],
         steps=[StepOut(name=s.name, actor=s.actor, description=s.description, time_limit=s.time_limit) for s in item.steps.all()],
         faqs=[FaqOut(question=f.question, answer=f.answer) for f in item.faqs.all()],
-        place=impl.place, hours=impl.hours, consult_channel=impl.consult_channel, complaint_channel=impl.complaint_channel,
-        special_procedures=impl.special_procedures, handling_area=impl.handling_area, result_name=item.result_name,
-        online_apply_url=impl.apply_url or None, version=impl.version,
+        place=impl.place,
+        hours=impl.hours,
+        consult_channel=impl.consult_channel,
+        complaint_channel=impl.complaint_channel,
+        special_procedures=impl.special_procedures,
+        handling_area=impl.handling_area,
+        result_name=item.result_name,
+        online_apply_url=impl.apply_url or None,
+        version=impl.version,
     )

@@ -8,9 +8,9 @@ from ninja import Query, Router, Schema
 
 from tongban.api.schemas import ErrorOut
 from tongban.common.errors import DomainError, NotFound
+from tongban.common.ratelimit import rate_limited
 from tongban.org import selectors as org
 from tongban.search import selectors as search
-from tongban.common.ratelimit import rate_limited
 
 router = Router(tags=["搜索"])
 
@@ -75,8 +75,12 @@ def search_endpoint(request: HttpRequest, params: Query[SearchQuery]) -> SearchO
         hall=hall.division.code,
         hits=[
             SearchHit(
-                base_code=h.item.code, name=h.item.name, score=h.score, item_type=h.item.item_type,
-                implementation=h.direct.code if h.direct else None, department=h.direct.department.name if h.direct else None,
+                base_code=h.item.code,
+                name=h.item.name,
+                score=h.score,
+                item_type=h.item.item_type,
+                implementation=h.direct.code if h.direct else None,
+                department=h.direct.department.name if h.direct else None,
             )
             for h in result.hits
         ],

@@ -14,7 +14,7 @@ api = NinjaAPI(
     title="通办 Tongban API",
     version="1.0.0",
     description=(
-        "一体化在线政务服务平台的公开接口。错误统一返回 `{\"code\": 机器可读代码, \"message\": 中文说明}`。"
+        '一体化在线政务服务平台的公开接口。错误统一返回 `{"code": 机器可读代码, "message": 中文说明}`。'
         "列表接口使用游标分页（`cursor`），不返回总数。"
     ),
     urls_namespace="api",

@@ -122,8 +122,8 @@ IMPLEMENTATION_FIELDS: list[Field] = [
     Field("status", "状态", choices=frozenset({"draft", "published", "withdrawn"}), default="draft"),
 ]
 
-_TRUE = {"是", "true", "1", "yes", "y", "True", True, 1}
-_FALSE = {"否", "false", "0", "no", "n", "False", False, 0, "", None}
+_TRUE = {"是", "true", "1", "yes", "y", "True", True}
+_FALSE = {"否", "false", "0", "no", "n", "False", False, "", None}
 
 
 def _split(value: Any) -> list[Any]:

@@ -43,9 +43,7 @@ def _json_contains_supported() -> bool:
 
 
 def items_for_theme(theme: Theme, division: Division) -> list[BaseItem]:
-    return list(
-        theme.items.filter(status=Status.PUBLISHED).filter(_has_impl_in_scope(division)).order_by("-popularity", "code")
-    )
+    return list(theme.items.filter(status=Status.PUBLISHED).filter(_has_impl_in_scope(division)).order_by("-popularity", "code"))
 
 
 def themes(audience: str) -> list[Theme]:
@@ -101,9 +99,7 @@ def resolve_for_hall(item: BaseItem, division: Division) -> Resolution:
     """The implementation serving this hall's own division (the deepest of itself and its ancestors),
     otherwise the implementations below it to choose from."""
     own = list(
-        visible_implementations()
-        .filter(base=item, division__code__in=division.ancestor_codes)
-        .select_related("department", "division")
+        visible_implementations().filter(base=item, division__code__in=division.ancestor_codes).select_related("department", "division")
     )
     if own:
         own.sort(key=lambda impl: (-impl.division.level, impl.code))
@@ -137,8 +133,13 @@ def resolve_many(items: list[BaseItem], division: Division) -> dict[int, Impleme
 
 
 def implementations_filtered(
-    *, division: str | None = None, department: str | None = None, theme: str | None = None,
-    service_object: int | None = None, level: int | None = None, item_type: str | None = None,
+    *,
+    division: str | None = None,
+    department: str | None = None,
+    theme: str | None = None,
+    service_object: int | None = None,
+    level: int | None = None,
+    item_type: str | None = None,
 ) -> QuerySet[Implementation]:
     qs = visible_implementations().select_related("base", "department", "division")
     if division:
@@ -177,7 +178,9 @@ def searchable_items(codes: list[str] | None = None) -> QuerySet[BaseItem]:
 
 def departments_of_items(pks: list[int]) -> dict[int, set[str]]:
     out: dict[int, set[str]] = {}
-    for base_id, name, kind in visible_implementations().filter(base_id__in=pks).values_list("base_id", "department__name", "department__kind").distinct():
+    for base_id, name, kind in (
+        visible_implementations().filter(base_id__in=pks).values_list("base_id", "department__name", "department__kind").distinct()
+    ):
         out.setdefault(base_id, set()).update({name, kind})
     return out
 

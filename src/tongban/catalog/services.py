@@ -167,9 +167,8 @@ def _write_item(item: BaseItem | None, cleaned: dict[str, Any], themes: list[The
     item.themes.set(themes)
     for key, model, spec, _label in _NESTED:
         model.objects.filter(item=item).delete()
-        model.objects.bulk_create(
-            [model(item=item, sort=index, **{f.key: row[f.key] for f in spec}) for index, row in enumerate(cleaned[key])]
-        )
+        rows: list[Any] = [model(item=item, sort=index, **{f.key: row[f.key] for f in spec}) for index, row in enumerate(cleaned[key])]
+        model.objects.bulk_create(rows)
     return item
 
 
@@ -467,15 +466,21 @@ def implementations_bulk_create(*, actor: Any, rows: list[dict[str, Any]], batch
 
 
 def theme_upsert(*, actor: Any, code: str, name: str, audience: str, description: str = "", icon: str = "", sort: int = 0) -> Theme:
+    values = {"name": name, "audience": audience, "description": description, "icon": icon, "sort": sort}
     with transaction.atomic():
-        theme, created = Theme.objects.update_or_create(
-            code=code, defaults={"name": name, "audience": audience, "description": description, "icon": icon, "sort": sort}
+        existing = Theme.objects.filter(code=code).first()
+        if existing and all(getattr(existing, k) == v for k, v in values.items()):
+            return existing
+        theme, created = Theme.objects.update_or_create(code=code, defaults=values)
+        audit_record(
+            actor=actor, action="theme.create" if created else "theme.update", object_type="theme", object_id=code, after={"name": name}
         )
-        audit_record(actor=actor, action="theme.create" if created else "theme.update", object_type="theme", object_id=code, after={"name": name})
     return theme
 
 
-def zone_save(*, actor: Any, code: str, name: str, kind: str, item_codes: list[str], description: str = "", sort: int = 0, status: str = Status.DRAFT) -> Zone:
+def zone_save(
+    *, actor: Any, code: str, name: str, kind: str, item_codes: list[str], description: str = "", sort: int = 0, status: str = Status.DRAFT
+) -> Zone:
     bases = {b.code: b for b in BaseItem.objects.filter(code__in=item_codes)}
     missing = [c for c in item_codes if c not in bases]
     if missing:
@@ -485,6 +490,9 @@ def zone_save(*, actor: Any, code: str, name: str, kind: str, item_codes: list[s
         before = None
         if zone is not None:
             before = {"name": zone.name, "items": list(zone.entries.values_list("item__code", flat=True)), "status": zone.status}
+            unchanged = (zone.kind, zone.description, zone.sort) == (kind, description, sort)
+            if unchanged and before == {"name": name, "items": list(dict.fromkeys(item_codes)), "status": status}:
+                return zone
         zone, _ = Zone.objects.update_or_create(
             code=code, defaults={"name": name, "kind": kind, "description": description, "sort": sort, "status": status}
         )
@@ -507,6 +515,9 @@ def synonym_set(*, actor: Any, term: str, expansions: list[str]) -> Synonym:
     if not term or not expansions:
         raise ValidationFailed("同义词和标准词都不能为空。", code="invalid_synonym")
     with transaction.atomic():
+        existing = Synonym.objects.filter(term=term).first()
+        if existing and existing.expansions == expansions:
+            return existing
         synonym, _ = Synonym.objects.update_or_create(term=term, defaults={"expansions": expansions})
         audit_record(actor=actor, action="synonym.set", object_type="synonym", object_id=term, after={"expansions": expansions})
         # Synonyms change how every item is found: mark the whole index stale.

@@ -16,9 +16,9 @@ from django.db import transaction
 from tongban.catalog import services as catalog
 from tongban.catalog.models import BaseItem, Implementation, Status
 from tongban.demo import departments as dept_data
-from tongban.demo.codes import credit_code
 from tongban.demo import divisions as div_data
 from tongban.demo import themes as theme_data
+from tongban.demo.codes import credit_code
 from tongban.demo.items_enterprise import ITEMS as ENTERPRISE_ITEMS
 from tongban.demo.items_person import ITEMS as PERSON_ITEMS
 from tongban.identity import services as identity
@@ -29,8 +29,18 @@ from tongban.search.services import search_rebuild
 SYSTEM = None  # the loader acts as "system" in the audit trail
 
 AREA_CODES = {
-    "360000": "0791", "360100": "0791", "360200": "0798", "360300": "0799", "360400": "0792", "360500": "0790",
-    "360600": "0701", "360700": "0797", "360800": "0796", "360900": "0795", "361000": "0794", "361100": "0793",
+    "360000": "0791",
+    "360100": "0791",
+    "360200": "0798",
+    "360300": "0799",
+    "360400": "0792",
+    "360500": "0790",
+    "360600": "0701",
+    "360700": "0797",
+    "360800": "0796",
+    "360900": "0795",
+    "361000": "0794",
+    "361100": "0793",
 }
 HOURS = "周一至周五 上午 9:00—12:00，下午 13:30—17:00（法定节假日除外）；中午和周六提供预约延时服务"
 
@@ -139,11 +149,11 @@ def load_items() -> None:
         catalog.base_item_set_status(actor=SYSTEM, code=raw["code"], status=Status.PUBLISHED, reason="演示数据")
 
 
-def implementation_rows(divisions: dict[str, Division]) -> list[dict[str, Any]]:
+def implementation_rows(divisions: dict[str, Division], items: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     departments = {(d.division_id, d.kind): d for d in Department.objects.all()}
     halls = {h.division_id: h for h in Hall.objects.all()}
     rows = []
-    for raw in ALL_ITEMS:
+    for raw in ALL_ITEMS if items is None else items:
         profile = raw["impl"]
         for division in divisions.values():
             if division.level not in profile["levels"]:
@@ -188,12 +198,8 @@ def implementation_rows(divisions: dict[str, Division]) -> list[dict[str, Any]]:
 def load_zones() -> None:
     items = list(BaseItem.objects.prefetch_related("materials", "themes"))
     by_name = {item.name: item.code for item in items}
-    no_visit = [i.code for i in sorted(items, key=lambda i: -i.popularity)
-                if Implementation.objects.filter(base=i, visits=0).exists()][:24]
-    certificate_free = [
-        i.code for i in sorted(items, key=lambda i: -i.popularity)
-        if any(m.license_type for m in i.materials.all())
-    ][:24]
+    no_visit = [i.code for i in sorted(items, key=lambda i: -i.popularity) if Implementation.objects.filter(base=i, visits=0).exists()][:24]
+    certificate_free = [i.code for i in sorted(items, key=lambda i: -i.popularity) if any(m.license_type for m in i.materials.all())][:24]
     start = [i.code for i in items if any(t.code == "e_start" for t in i.themes.all())]
     birth = [by_name[n] for n in ("出生医学证明办理", "出生登记（落户）", "新生儿医保参保登记", "社会保障卡申领") if n in by_name]
     enterprise = [i.code for i in sorted(items, key=lambda i: -i.popularity) if 1 not in i.service_objects][:30]
@@ -206,21 +212,56 @@ def load_zones() -> None:
     ]
     for kind_label in ("公安", "人社", "市场监管"):
         codes = [i.code for i in items if any(r["code"] == i.code and r["impl"]["dept_kind"] == kind_label for r in ALL_ITEMS)]
-        zones.append((f"dept_{dept_data.KIND_CODES[kind_label]}", f"{kind_label}服务专区", "department", f"{kind_label}部门的服务事项。", codes))
+        zones.append(
+            (f"dept_{dept_data.KIND_CODES[kind_label]}", f"{kind_label}服务专区", "department", f"{kind_label}部门的服务事项。", codes)
+        )
     for sort, (code, name, kind, description, item_codes) in enumerate(zones):
         if item_codes:
-            catalog.zone_save(actor=SYSTEM, code=code, name=name, kind=kind, item_codes=item_codes, description=description,
-                              sort=sort, status=Status.PUBLISHED)
+            catalog.zone_save(
+                actor=SYSTEM,
+                code=code,
+                name=name,
+                kind=kind,
+                item_codes=item_codes,
+                description=description,
+                sort=sort,
+                status=Status.PUBLISHED,
+            )
 
 
 SYNONYMS = {
-    "社保": ["社会保障", "社会保险"], "医保": ["医疗保障", "医疗保险"], "公积金": ["住房公积金"], "驾照": ["驾驶证"],
-    "身份证": ["居民身份证"], "户口": ["户籍", "落户"], "上户口": ["出生登记", "落户"], "报户口": ["出生登记", "落户"],
-    "开公司": ["企业设立"], "注册公司": ["企业设立"], "营业执照": ["设立登记"], "房产证": ["不动产权证书"], "过户": ["转移登记"],
-    "退休": ["基本养老金"], "低保": ["最低生活保障"], "残疾证": ["残疾人证"], "上牌": ["注册登记"], "孩子": ["新生儿", "子女"],
-    "小孩": ["新生儿", "子女"], "宝宝": ["新生儿", "出生"], "开店": ["个体工商户", "食品经营"], "饭店": ["食品经营"],
-    "电表": ["用电报装"], "装电": ["用电报装"], "护照": ["普通护照"], "失业金": ["失业保险金"], "港澳通行证": ["往来港澳通行证"],
-    "上学": ["入学"], "读书": ["入学"], "刻章": ["公章刻制"], "发票": ["发票领用"], "关公司": ["企业注销"],
+    "社保": ["社会保障", "社会保险"],
+    "医保": ["医疗保障", "医疗保险"],
+    "公积金": ["住房公积金"],
+    "驾照": ["驾驶证"],
+    "身份证": ["居民身份证"],
+    "户口": ["户籍", "落户"],
+    "上户口": ["出生登记", "落户"],
+    "报户口": ["出生登记", "落户"],
+    "开公司": ["企业设立"],
+    "注册公司": ["企业设立"],
+    "营业执照": ["设立登记"],
+    "房产证": ["不动产权证书"],
+    "过户": ["转移登记"],
+    "退休": ["基本养老金"],
+    "低保": ["最低生活保障"],
+    "残疾证": ["残疾人证"],
+    "上牌": ["注册登记"],
+    "孩子": ["新生儿", "子女"],
+    "小孩": ["新生儿", "子女"],
+    "宝宝": ["新生儿", "出生"],
+    "开店": ["个体工商户", "食品经营"],
+    "饭店": ["食品经营"],
+    "电表": ["用电报装"],
+    "装电": ["用电报装"],
+    "护照": ["普通护照"],
+    "失业金": ["失业保险金"],
+    "港澳通行证": ["往来港澳通行证"],
+    "上学": ["入学"],
+    "读书": ["入学"],
+    "刻章": ["公章刻制"],
+    "发票": ["发票领用"],
+    "关公司": ["企业注销"],
 }
 
 
@@ -231,12 +272,19 @@ def load_synonyms() -> None:
 
 def load_accounts() -> list[DemoAccount]:
     accounts = [DemoAccount("operator", DEMO_PASSWORD, "平台运营人员", "江西省")]
-    identity.staff_account_upsert(actor=SYSTEM, username="operator", password=DEMO_PASSWORD, display_name="省平台运营 王敏",
-                                  kind="operator")
+    identity.staff_account_upsert(
+        actor=SYSTEM, username="operator", password=DEMO_PASSWORD, display_name="省平台运营 王敏", kind="operator"
+    )
     clerk_dept = Department.objects.filter(division__code="360102", kind="市场监管").first()
     if clerk_dept is not None:
-        identity.staff_account_upsert(actor=SYSTEM, username="clerk.donghu", password=DEMO_PASSWORD,
-                                      display_name="东湖区市场监管局窗口 李娜", kind="staff", department=clerk_dept)
+        identity.staff_account_upsert(
+            actor=SYSTEM,
+            username="clerk.donghu",
+            password=DEMO_PASSWORD,
+            display_name="东湖区市场监管局窗口 李娜",
+            kind="staff",
+            department=clerk_dept,
+        )
         accounts.append(DemoAccount("clerk.donghu", DEMO_PASSWORD, "县级部门窗口人员", clerk_dept.name))
     return accounts
 

@@ -18,9 +18,7 @@ class Account(AbstractUser):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField("账号类型", max_length=16, choices=Kind.choices, default=Kind.CITIZEN)
     display_name = models.CharField("姓名", max_length=64, blank=True)
-    department = models.ForeignKey(
-        "org.Department", null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
-    )
+    department = models.ForeignKey("org.Department", null=True, blank=True, on_delete=models.PROTECT, related_name="staff")
 
     class Meta:
         verbose_name = "账号"

@@ -21,6 +21,14 @@ def staff_account_upsert(
         raise ValidationFailed("部门工作人员必须属于一个部门。", code="department_required")
     with transaction.atomic():
         account, created = Account.objects.get_or_create(username=username)
+        same = (account.display_name, account.kind, account.department_id, account.is_staff) == (
+            display_name,
+            kind,
+            department.pk if department else None,
+            True,
+        )
+        if not created and same and account.check_password(password):
+            return account
         account.display_name = display_name
         account.kind = kind
         account.department = department

@@ -20,6 +20,14 @@ def division_upsert(*, actor: Any, code: str, name: str, level: int, parent: Div
         raise ValidationFailed("下级区划的层级必须低于上级。", code="invalid_division_level")
     path = f"{parent.path}/{code}" if parent else code
     with transaction.atomic():
+        existing = Division.objects.filter(code=code).first()
+        if existing and (existing.name, existing.level, existing.parent_id, existing.path) == (
+            name,
+            level,
+            parent.pk if parent else None,
+            path,
+        ):
+            return existing  # unchanged: no write, no audit row
         division, created = Division.objects.update_or_create(
             code=code, defaults={"name": name, "level": level, "parent": parent, "path": path}
         )
@@ -34,23 +42,25 @@ def division_upsert(*, actor: Any, code: str, name: str, level: int, parent: Div
 
 
 def department_upsert(
-    *, actor: Any, credit_code: str, name: str, division: Division, kind: str, short_name: str = "", phone: str = "", address: str = "", sort: int = 0
+    *,
+    actor: Any,
+    credit_code: str,
+    name: str,
+    division: Division,
+    kind: str,
+    short_name: str = "",
+    phone: str = "",
+    address: str = "",
+    sort: int = 0,
 ) -> Department:
     if not is_valid_uscc(credit_code):
         raise ValidationFailed(f"统一社会信用代码“{credit_code}”校验不通过。", code="invalid_credit_code")
+    values = {"name": name, "short_name": short_name, "division": division, "kind": kind, "phone": phone, "address": address, "sort": sort}
     with transaction.atomic():
-        department, created = Department.objects.update_or_create(
-            credit_code=credit_code,
-            defaults={
-                "name": name,
-                "short_name": short_name,
-                "division": division,
-                "kind": kind,
-                "phone": phone,
-                "address": address,
-                "sort": sort,
-            },
-        )
+        existing = Department.objects.filter(credit_code=credit_code).first()
+        if existing and all(getattr(existing, k) == v for k, v in values.items()):
+            return existing
+        department, created = Department.objects.update_or_create(credit_code=credit_code, defaults=values)
         audit_record(
             actor=actor,
             action="department.create" if created else "department.update",
@@ -65,10 +75,12 @@ def hall_upsert(*, actor: Any, division: Division, name: str, address: str = "",
     kind = Hall.Kind.MAIN if division.level == Division.Level.PROVINCE else Hall.Kind.BRANCH
     if division.level > Division.Level.COUNTY:
         raise ValidationFailed("网上办事分厅只设到县级。", code="invalid_hall_level")
+    values = {"name": name, "kind": kind, "address": address, "hours": hours, "phone": phone}
     with transaction.atomic():
-        hall, created = Hall.objects.update_or_create(
-            division=division, defaults={"name": name, "kind": kind, "address": address, "hours": hours, "phone": phone}
-        )
+        existing = Hall.objects.filter(division=division).first()
+        if existing and all(getattr(existing, k) == v for k, v in values.items()):
+            return existing
+        hall, created = Hall.objects.update_or_create(division=division, defaults=values)
         audit_record(
             actor=actor,
             action="hall.create" if created else "hall.update",
@@ -152,8 +164,14 @@ def departments_bulk_create(*, actor: Any, rows: list[dict[str, Any]]) -> int:
         Department.objects.bulk_create(objs, batch_size=1000)
         AuditEvent.objects.bulk_create(
             [
-                AuditEvent(actor_label=label, action="department.create", object_type="department", object_id=o.credit_code,
-                           after={"name": o.name, "division": o.division.code, "kind": o.kind}, request_id=request_id_var.get())
+                AuditEvent(
+                    actor_label=label,
+                    action="department.create",
+                    object_type="department",
+                    object_id=o.credit_code,
+                    after={"name": o.name, "division": o.division.code, "kind": o.kind},
+                    request_id=request_id_var.get(),
+                )
                 for o in objs
             ],
             batch_size=1000,

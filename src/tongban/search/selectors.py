@@ -86,9 +86,7 @@ def _facts(head: int) -> _IndexFacts:
 
 def _score(terms: list[str], total_documents: int) -> list[tuple[int, float]]:
     """(item_id, score) for the best candidates, BM25-style idf times the field weight."""
-    df = dict(
-        SearchPosting.objects.filter(token__in=terms).values_list("token").annotate(n=Count("id")).values_list("token", "n")
-    )
+    df = dict(SearchPosting.objects.filter(token__in=terms).values_list("token").annotate(n=Count("id")).values_list("token", "n"))
     if not df:
         return []
     total = total_documents or 1
@@ -122,7 +120,8 @@ def _allowed(candidates: list[int], division: Division, filters: Filters) -> set
     allowed = set(qs.order_by().values_list("base_id", flat=True).distinct())
     if filters.service_object is not None:
         serving = {
-            pk for pk, objects in BaseItem.objects.filter(pk__in=allowed).values_list("pk", "service_objects")
+            pk
+            for pk, objects in BaseItem.objects.filter(pk__in=allowed).values_list("pk", "service_objects")
             if filters.service_object in (objects or [])
         }
         allowed &= serving

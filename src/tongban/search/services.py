@@ -113,9 +113,7 @@ def search_rebuild() -> int:
 def feed_positions() -> tuple[int, int]:
     """(newest catalogue change, newest change the index absorbed) in one round trip."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT (SELECT MAX(id) FROM catalog_changefeed), (SELECT last_feed_id FROM search_searchstate WHERE id = 1)"
-        )
+        cursor.execute("SELECT (SELECT MAX(id) FROM catalog_changefeed), (SELECT last_feed_id FROM search_searchstate WHERE id = 1)")
         head, seen = cursor.fetchone()
     return head or 0, seen or 0
 

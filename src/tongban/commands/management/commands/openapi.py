@@ -30,7 +30,5 @@ class Command(BaseCommand):
             return
         committed = options["check"].read_text(encoding="utf-8") if options["check"].exists() else ""
         if committed != text:
-            raise CommandError(
-                f"{options['check']} is out of date with the API. Run 'make openapi' and commit the result."
-            )
+            raise CommandError(f"{options['check']} is out of date with the API. Run 'make openapi' and commit the result.")
         self.stdout.write("OpenAPI document is current")

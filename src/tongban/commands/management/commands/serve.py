@@ -30,4 +30,4 @@ class Command(BaseCommand):
         port = env.get("PORT", "8000")
         self.stdout.write(f"通办已启动：http://{host}:{port}/ （按 Ctrl+C 停止）")
         sys.stdout.flush()
-        os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "-c", "python:tongban.config.gunicorn"], env)
+        os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "-c", "python:tongban.config.gunicorn"], env)  # noqa: S606 - fixed argv

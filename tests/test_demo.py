@@ -1,0 +1,115 @@
+"""The demo province meets the 2019 targets of 000_e7053c411a922737.txt, loads twice to the same state,
+and its data is internally valid (codes, guides)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db.models import Count
+from stdnum.cn import uscc
+
+from tongban.catalog.models import BaseItem, Implementation, Zone
+from tongban.common.models import AuditEvent
+from tongban.demo.loader import ALL_ITEMS, load_demo
+from tongban.org.models import Department, Division, Hall
+from tongban.search import selectors as search
+
+REQUIRED = [
+    "出生医学证明办理",
+    "出生登记（落户）",
+    "新生儿医保参保登记",
+    "社会保障卡申领",
+    "义务教育入学（小学一年级）",
+    "居民身份证换领",
+    "机动车驾驶证换证",
+    "机动车注册登记（新车上牌）",
+    "二手房转移登记（存量房买卖）",
+    "不动产抵押登记",
+    "低压居民用电报装",
+    "结婚登记（内地居民）",
+    "住房公积金提取（购房）",
+    "职工退休申请（基本养老金申领）",
+    "个体工商户设立登记",
+    "企业设立登记（有限责任公司）",
+    "食品经营许可",
+    "企业注销登记",
+]
+
+
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        summary = load_demo()
+        audit_rows = AuditEvent.objects.count()
+        again = load_demo()
+        yield {"first": summary, "second": again, "audit_after_first": audit_rows, "audit_after_second": AuditEvent.objects.count()}
+        from django.core.management import call_command
+
+        call_command("flush", interactive=False, verbosity=0)
+
+
+@pytest.mark.django_db
+def test_divisions_are_jiangxi(demo):
+    assert Division.objects.filter(level=3).count() == 11
+    assert Division.objects.filter(level=4).count() == 100
+    assert Division.objects.get(code="360781").name == "瑞金市"
+    assert Division.objects.get(code="360781").parent.name == "赣州市"
+    assert Division.objects.filter(level__in=[5, 6]).exists()
+    assert Hall.objects.filter(kind="main").count() == 1
+    assert Hall.objects.filter(kind="branch").count() == 111
+
+
+@pytest.mark.django_db
+def test_catalogue_targets(demo):
+    published = Implementation.objects.filter(status="published", base__status="published")
+    assert BaseItem.objects.filter(status="published").count() >= 80
+    assert set(REQUIRED) <= set(BaseItem.objects.values_list("name", flat=True))
+    assert published.count() >= 500
+    per_city = dict(published.filter(level=3).values_list("division__code").annotate(n=Count("id")))
+    assert len(per_city) == 11 and min(per_city.values()) >= 50
+    per_county = dict(published.filter(level=4).values_list("division__code").annotate(n=Count("id")))
+    assert len(per_county) == 100 and min(per_county.values()) >= 20
+
+
+@pytest.mark.django_db
+def test_every_guide_is_complete_and_every_code_valid(demo):
+    for item in BaseItem.objects.prefetch_related("materials", "steps", "faqs"):
+        assert len(item.code) == 12
+        assert item.legal_basis and item.conditions and item.summary, item.name
+        assert item.materials.count() >= 1 and item.steps.count() >= 2, item.name
+        assert item.service_objects, item.name
+    for department in Department.objects.all():
+        assert uscc.is_valid(department.credit_code), department.name
+    for impl in Implementation.objects.select_related("department", "base", "division").iterator(chunk_size=2000):
+        assert impl.code == impl.department.credit_code + str(impl.level) + impl.base.code
+        assert impl.place and impl.hours and impl.consult_channel and impl.complaint_channel
+        assert impl.division_id == impl.department.division_id
+        assert impl.level == impl.division.level
+    assert len({raw["code"] for raw in ALL_ITEMS}) == len(ALL_ITEMS)
+
+
+@pytest.mark.django_db
+def test_loading_twice_changes_nothing(demo):
+    assert demo["second"]["departments_created"] == 0
+    assert demo["second"]["implementations_created"] == 0
+    assert demo["audit_after_second"] == demo["audit_after_first"]
+
+
+@pytest.mark.django_db
+def test_zones_and_search_work_on_the_demo(demo):
+    assert set(Zone.objects.values_list("kind", flat=True)) >= {"theme", "enterprise", "certificate_free", "no_visit", "department"}
+    province = Division.objects.get(code="360000")
+    donghu = Division.objects.get(code="360102")
+    cases = {
+        "上牌": "机动车注册登记（新车上牌）",
+        "上户口": "出生登记（落户）",
+        "换驾照": "机动车驾驶证换证",
+        "开公司": "企业设立登记（有限责任公司）",
+        "社会保障卡": "社会保障卡申领",
+    }
+    for query, expected in cases.items():
+        names = [hit.item.name for hit in search.search_items(query, division=province).hits]
+        assert names[0] == expected, (query, names[:5])
+    assert "社会保障卡申领" in [hit.item.name for hit in search.search_items("社保", division=province).hits][:3]
+    assert "出生登记（落户）" in [hit.item.name for hit in search.search_items("出生", division=province).hits][:3]
+    hit = search.search_items("上户口", division=donghu).hits[0]
+    assert hit.direct is not None and hit.direct.division == donghu
