@@ -123,3 +123,17 @@ def mini(db) -> MiniProvince:
 def _plain_static_storage(settings):
     """Tests serve static files straight from the apps, without a collectstatic manifest."""
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """Per-process caches are keyed to stay true in production; between tests ids are reused
+    (SQLite) or rolled back, so every test starts with empty caches."""
+    from tongban.catalog.selectors import forget_cached_scopes
+    from tongban.search.selectors import forget_cached_facts
+
+    forget_cached_scopes()
+    forget_cached_facts()
+    yield
+    forget_cached_scopes()
+    forget_cached_facts()

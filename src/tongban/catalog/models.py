@@ -199,7 +199,7 @@ class Implementation(models.Model):
         indexes = [
             models.Index(fields=["division", "status", "base"]),
             models.Index(fields=["department", "status"]),
-            models.Index(fields=["base", "status"]),
+            models.Index(fields=["base", "status", "division"]),
         ]
 
     def __str__(self) -> str:

@@ -3,6 +3,7 @@ unless a function says otherwise (the console's own reads live in the console's 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -15,18 +16,110 @@ def visible_implementations() -> QuerySet[Implementation]:
     return Implementation.objects.filter(status=Status.PUBLISHED, base__status=Status.PUBLISHED)
 
 
-def scope_q(division: Division, prefix: str = "division__") -> Q:
-    """Implementations a hall at `division` offers: those of the division, of its ancestors (a
-    province item serves every county) and of the divisions below it (a city hall lists its counties')."""
-    return Q(**{f"{prefix}code__in": division.ancestor_codes}) | Q(**{f"{prefix}path__startswith": division.path + "/"})
+@dataclass(frozen=True)
+class Scope:
+    """What a hall at a division offers. `ids`: every division whose implementations it lists (its
+    own, its ancestors', those below it), None for the province's main hall, which lists everything.
+    `chain`: the division and its ancestors, province first."""
+
+    ids: tuple[int, ...] | None
+    chain: tuple[int, ...]
+
+
+# Administrative divisions change a few times a year, by a data load; a minute's delay before a
+# hall's scope notices is harmless and saves a query on every page and search.
+_SCOPE_TTL = 60.0
+_SCOPES: dict[tuple[int, str], tuple[float, Scope]] = {}
+
+
+def forget_cached_scopes() -> None:
+    """Drop the per-process scope cache (after loading divisions, and between tests)."""
+    _SCOPES.clear()
+
+
+def _scope(division: Division) -> Scope:
+    key = (division.pk, division.path)
+    now = time.monotonic()
+    cached = _SCOPES.get(key)
+    if cached and cached[0] > now:
+        return cached[1]
+    rows = list(
+        Division.objects.filter(Q(code__in=division.ancestor_codes) | Q(path__startswith=division.path + "/")).values_list("pk", "code")
+    )
+    by_code = {code: pk for pk, code in rows}
+    chain = tuple(by_code[code] for code in division.ancestor_codes if code in by_code)
+    scope = Scope(ids=None if division.parent_id is None else tuple(pk for pk, _ in rows), chain=chain)
+    if len(_SCOPES) > 10_000:
+        _SCOPES.clear()
+    _SCOPES[key] = (now + _SCOPE_TTL, scope)
+    return scope
+
+
+def scope_division_ids(division: Division) -> list[int] | None:
+    """Divisions whose implementations a hall at `division` offers: itself, its ancestors (a province
+    item serves every county) and the divisions below it (a city hall lists its counties'). None for
+    the province's main hall, which offers everything and needs no filter."""
+    ids = _scope(division).ids
+    return None if ids is None else list(ids)
 
 
 def in_scope(division: Division) -> QuerySet[Implementation]:
-    return visible_implementations().filter(scope_q(division))
+    ids = scope_division_ids(division)
+    qs = visible_implementations()
+    return qs if ids is None else qs.filter(division_id__in=ids)
 
 
-def _has_impl_in_scope(division: Division) -> Exists:
-    return Exists(in_scope(division).filter(base=OuterRef("pk")))
+def _published(**filters: object) -> QuerySet[Implementation]:
+    return Implementation.objects.filter(base=OuterRef("pk"), status=Status.PUBLISHED, **filters)
+
+
+def _has_impl_in_scope(division: Division, *, department: str | None = None, level: int | None = None) -> Exists:
+    """EXISTS over the (base, status, division) index: stops at the first implementation found,
+    however many regions implement the item (the outer query checks the base item's own status)."""
+    inner = _published()
+    ids = scope_division_ids(division)
+    if ids is not None:
+        inner = inner.filter(division_id__in=ids)
+    if department:
+        inner = inner.filter(department__credit_code=department)
+    if level is not None:
+        inner = inner.filter(level=level)
+    return Exists(inner)
+
+
+@dataclass
+class Offered:
+    """A base item a hall offers, with what ranking needs and nothing heavier."""
+
+    closeness: int  # 2 implemented in the hall's own division, 1 in an ancestor, 0 only below it
+    code: str
+    name: str
+    aliases: list[str]
+    popularity: int
+    service_objects: list[int]
+
+
+def items_available(
+    candidates: list[int], division: Division, *, department: str | None = None, level: int | None = None, theme: str | None = None
+) -> dict[int, Offered]:
+    """Which of these base items a hall offers: published, implemented in its scope, matching the filters."""
+    scope = _scope(division)
+    inner = _published()
+    if scope.ids is not None:
+        inner = inner.filter(division_id__in=scope.ids)
+    if department:
+        inner = inner.filter(department__credit_code=department)
+    if level is not None:
+        inner = inner.filter(level=level)
+    qs = BaseItem.objects.filter(pk__in=candidates, status=Status.PUBLISHED).filter(Exists(inner))
+    if theme:
+        qs = qs.filter(themes__code=theme)
+    qs = qs.annotate(own=Exists(_published(division_id=division.pk)), up=Exists(_published(division_id__in=scope.chain)))
+    rows = qs.values_list("pk", "own", "up", "code", "name", "aliases", "popularity", "service_objects")
+    return {
+        pk: Offered(2 if own else 1 if up else 0, code, name, aliases or [], popularity, objects or [])
+        for pk, own, up, code, name, aliases, popularity, objects in rows
+    }
 
 
 def popular_items(division: Division, *, audience: str | None = None, limit: int = 8) -> list[BaseItem]:
@@ -63,12 +156,8 @@ def zone_get_published(code: str) -> Zone | None:
 
 
 def zone_items(zone: Zone, division: Division) -> list[BaseItem]:
-    entries = (
-        ZoneEntry.objects.filter(zone=zone, item__status=Status.PUBLISHED)
-        .filter(Exists(in_scope(division).filter(base=OuterRef("item_id"))))
-        .select_related("item")
-        .order_by("sort", "id")
-    )
+    allowed = set(items_available(list(zone.entries.values_list("item_id", flat=True)), division))
+    entries = ZoneEntry.objects.filter(zone=zone, item_id__in=allowed).select_related("item").order_by("sort", "id")
     return [e.item for e in entries]
 
 
@@ -119,11 +208,11 @@ def resolve_many(items: list[BaseItem], division: Division) -> dict[int, Impleme
     """For lists: the direct implementation per item when there is one (one query for the page)."""
     if not items:
         return {}
-    rows = (
-        visible_implementations()
-        .filter(base__in=items, division__code__in=division.ancestor_codes)
-        .select_related("division", "department")
-        .order_by("-division__level", "code")
+    chain = _scope(division).chain
+    depth = {pk: index for index, pk in enumerate(chain)}
+    rows = sorted(
+        visible_implementations().filter(base__in=items, division_id__in=chain).select_related("division", "department"),
+        key=lambda impl: (-depth[impl.division_id], impl.code),
     )
     result: dict[int, Implementation | None] = {item.pk: None for item in items}
     for impl in rows:

@@ -126,7 +126,7 @@ def base_item_save(*, actor: Any, data: dict[str, Any], expected_version: int | 
         before = item_snapshot(item) if item else None
         if item is not None and expected_version is not None and item.version != expected_version:
             raise Conflict(
-                f"该事项已被他人修改（当前第 {item.version} 版，您编辑的是第 {expected_version} 版）。请刷新后重新修改。",
+                f"该事项已被他人修改（当前第 {item.version} 版，您编辑的是第 {expected_version} 版）。请核对对方的修改后重新提交。",
                 code="stale_version",
             )
         item = _write_item(item, cleaned, themes)
@@ -232,7 +232,7 @@ def implementation_save(*, actor: Any, data: dict[str, Any], expected_version: i
         before = impl_snapshot(impl) if impl else None
         if impl is not None and expected_version is not None and impl.version != expected_version:
             raise Conflict(
-                f"该实施事项已被他人修改（当前第 {impl.version} 版，您编辑的是第 {expected_version} 版）。请刷新后重新修改。",
+                f"该实施事项已被他人修改（当前第 {impl.version} 版，您编辑的是第 {expected_version} 版）。请核对对方的修改后重新提交。",
                 code="stale_version",
             )
         if impl is None:

@@ -2,10 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from tongban.api.urls import api
+from tongban.common.admin import is_operator
 from tongban.web import health
 
-admin.site.site_header = "通办 · 运营管理"
+admin.site.site_header = "通办 · 高级数据维护（只读）"
 admin.site.site_title = "通办"
+# Only operators reach the admin, and it is read-only (tongban.common.admin).
+admin.site.has_permission = is_operator  # type: ignore[method-assign]
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

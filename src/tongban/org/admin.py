@@ -1,33 +1,35 @@
 from django.contrib import admin
 
+from tongban.common.admin import ReadOnlyAdmin
 from tongban.org.models import CalendarYear, Department, Division, Hall, WorkdayOverride
 
 
 @admin.register(Division)
-class DivisionAdmin(admin.ModelAdmin):
+class DivisionAdmin(ReadOnlyAdmin):
     list_display = ("code", "name", "level", "parent")
     list_filter = ("level",)
     search_fields = ("code", "name")
-    raw_id_fields = ("parent",)
-    readonly_fields = ("path",)
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False  # divisions come from GB/T 2260 loads, not hand edits
 
 
 @admin.register(Department)
-class DepartmentAdmin(admin.ModelAdmin):
+class DepartmentAdmin(ReadOnlyAdmin):
     list_display = ("name", "credit_code", "division", "kind")
     list_filter = ("kind", "division__level")
     search_fields = ("name", "credit_code")
-    raw_id_fields = ("division",)
+    list_select_related = ("division",)
 
 
 @admin.register(Hall)
-class HallAdmin(admin.ModelAdmin):
+class HallAdmin(ReadOnlyAdmin):
     list_display = ("name", "kind", "division")
     list_filter = ("kind",)
 
 
-admin.site.register(CalendarYear)
-admin.site.register(WorkdayOverride)
+@admin.register(CalendarYear)
+class CalendarYearAdmin(ReadOnlyAdmin):
+    list_display = ("year", "complete", "source")
+
+
+@admin.register(WorkdayOverride)
+class WorkdayOverrideAdmin(ReadOnlyAdmin):
+    list_display = ("date", "is_workday", "note")

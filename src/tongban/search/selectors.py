@@ -7,18 +7,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count
 
 from tongban.catalog import selectors as catalog
 from tongban.catalog.models import BaseItem, Implementation
 from tongban.common.errors import ValidationFailed
 from tongban.org.models import Division
-from tongban.search.models import SearchDocument, SearchPosting
+from tongban.search.models import SearchDocument
 from tongban.search.services import ensure_fresh
 from tongban.search.text import cjk_chars, normalize, query_terms
 
 MAX_TERMS = 24
-CANDIDATES = 300
+CANDIDATES = 150
 
 
 class QueryEmpty(ValidationFailed):
@@ -70,11 +69,22 @@ class _IndexFacts:
     head: int = -1
     synonyms: dict[str, list[str]] = field(default_factory=dict)
     documents: int = 0
+    frequencies: dict[str, int] = field(default_factory=dict)
 
 
 # Per process: what only changes when the catalogue's change feed moves (synonyms, document
-# count). Keyed by the feed head that every search reads anyway, so it is never stale.
+# count, token frequencies). Keyed by the feed head that every search reads anyway, so it is
+# never stale.
 _FACTS = _IndexFacts()
+_MAX_CACHED_TOKENS = 50_000
+# A token in more than this share of all documents carries little meaning ("登记", "申请") and
+# is left out of scoring when the query has better tokens.
+_COMMON_SHARE = 0.35
+
+
+def forget_cached_facts() -> None:
+    global _FACTS
+    _FACTS = _IndexFacts()
 
 
 def _facts(head: int) -> _IndexFacts:
@@ -84,14 +94,30 @@ def _facts(head: int) -> _IndexFacts:
     return _FACTS
 
 
-def _score(terms: list[str], total_documents: int) -> list[tuple[int, float]]:
+def _frequencies(facts: _IndexFacts, terms: list[str]) -> dict[str, int]:
+    missing = [t for t in terms if t not in facts.frequencies]
+    if missing:
+        placeholders = ", ".join("%s" for _ in missing)
+        with connection.cursor() as cursor:
+            # COUNT(*) over the (token, item_id, weight) index: an index-only scan.
+            cursor.execute(f"SELECT token, COUNT(*) FROM search_searchposting WHERE token IN ({placeholders}) GROUP BY token", missing)
+            found = dict(cursor.fetchall())
+        if len(facts.frequencies) > _MAX_CACHED_TOKENS:
+            facts.frequencies.clear()
+        for token in missing:
+            facts.frequencies[token] = int(found.get(token, 0))
+    return {t: facts.frequencies[t] for t in terms if facts.frequencies[t]}
+
+
+def _score(terms: list[str], facts: _IndexFacts) -> list[tuple[int, float]]:
     """(item_id, score) for the best candidates, BM25-style idf times the field weight."""
-    df = dict(SearchPosting.objects.filter(token__in=terms).values_list("token").annotate(n=Count("id")).values_list("token", "n"))
+    df = _frequencies(facts, terms)
     if not df:
         return []
-    total = total_documents or 1
+    total = facts.documents or 1
     idf = {t: math.log(1 + (total - n + 0.5) / (n + 0.5)) for t, n in df.items()}
-    present = list(idf)
+    telling = [t for t, n in df.items() if n <= total * _COMMON_SHARE]
+    present = telling or list(idf)
     cases = " ".join("WHEN %s THEN %s" for _ in present)
     params: list[Any] = []
     for token in present:
@@ -107,24 +133,10 @@ def _score(terms: list[str], total_documents: int) -> list[tuple[int, float]]:
         return [(int(item_id), float(score)) for item_id, score in cursor.fetchall()]
 
 
-def _allowed(candidates: list[int], division: Division, filters: Filters) -> set[int]:
-    qs = catalog.visible_implementations().filter(base_id__in=candidates)
-    if division.parent_id is not None:
-        qs = qs.filter(catalog.scope_q(division))
-    if filters.department:
-        qs = qs.filter(department__credit_code=filters.department)
-    if filters.level is not None:
-        qs = qs.filter(level=filters.level)
-    if filters.theme:
-        qs = qs.filter(base__themes__code=filters.theme)
-    allowed = set(qs.order_by().values_list("base_id", flat=True).distinct())
+def _allowed(candidates: list[int], division: Division, filters: Filters) -> dict[int, catalog.Offered]:
+    allowed = catalog.items_available(candidates, division, department=filters.department, level=filters.level, theme=filters.theme)
     if filters.service_object is not None:
-        serving = {
-            pk
-            for pk, objects in BaseItem.objects.filter(pk__in=allowed).values_list("pk", "service_objects")
-            if filters.service_object in (objects or [])
-        }
-        allowed &= serving
+        allowed = {pk: o for pk, o in allowed.items() if filters.service_object in o.service_objects}
     return allowed
 
 
@@ -135,19 +147,19 @@ def search_items(
     query = clean_query(raw_query, max_chars)
     facts = _facts(ensure_fresh())
     terms = query_terms(query, facts.synonyms)[:MAX_TERMS]
-    scored = _score(terms, facts.documents) if terms else []
+    scored = _score(terms, facts) if terms else []
     hits: list[Hit] = []
     if scored:
         allowed = _allowed([item_id for item_id, _ in scored], division, filters)
-        scored = [(item_id, s) for item_id, s in scored if item_id in allowed]
-        items = catalog.items_by_pk([item_id for item_id, _ in scored])
+        text_scores = dict(scored)
+        # Rank on light rows; build full objects only for the page that is shown.
+        ranked = sorted(
+            ((text_scores[pk] + _boost(query, offered), offered.code, pk) for pk, offered in allowed.items()),
+            key=lambda row: (-row[0], row[1]),
+        )[:limit]
+        items = catalog.items_by_pk([pk for _, _, pk in ranked])
         direct = catalog.resolve_many(list(items.values()), division)
-        ranked = []
-        for item_id, base_score in scored:
-            item = items[item_id]
-            ranked.append((base_score + _boost(query, item, direct.get(item_id), division), item))
-        ranked.sort(key=lambda pair: (-pair[0], pair[1].code))
-        hits = [Hit(item=item, score=round(score, 3), direct=direct.get(item.pk)) for score, item in ranked[:limit]]
+        hits = [Hit(item=items[pk], score=round(score, 3), direct=direct.get(pk)) for score, _, pk in ranked]
     result = SearchResult(query=query, hits=hits)
     if not hits:
         result.suggestions = _similar(query, division)
@@ -155,10 +167,10 @@ def search_items(
     return result
 
 
-def _boost(query: str, item: BaseItem, direct: Implementation | None, division: Division) -> float:
-    name = normalize(item.name)
-    aliases = [normalize(a) for a in item.aliases]
-    boost = math.log1p(item.popularity) * 1.5
+def _boost(query: str, offered: catalog.Offered) -> float:
+    name = normalize(offered.name)
+    aliases = [normalize(a) for a in offered.aliases]
+    boost = math.log1p(offered.popularity) * 1.5 + (0, 3, 8)[offered.closeness]
     if query == name:
         boost += 1000
     elif query in aliases:
@@ -167,8 +179,6 @@ def _boost(query: str, item: BaseItem, direct: Implementation | None, division: 
         boost += 60
     elif any(query in alias for alias in aliases):
         boost += 40
-    if direct is not None:
-        boost += 8 if direct.division_id == division.pk else 3
     return boost
 
 
@@ -184,6 +194,6 @@ def _similar(query: str, division: Division) -> list[BaseItem]:
             scored.append((shared, code, item_id))
     scored.sort(key=lambda row: (-row[0], row[1]))
     ids = [item_id for _, _, item_id in scored[:30]]
-    allowed = _allowed(ids, division, Filters()) if ids else set()
+    allowed = _allowed(ids, division, Filters()) if ids else {}
     items = catalog.items_by_pk([i for i in ids if i in allowed])
     return [items[i] for i in ids if i in items][:5]

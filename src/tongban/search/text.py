@@ -28,6 +28,7 @@ STOPWORDS = frozenset(
 )
 
 
+@lru_cache(maxsize=65536)
 def normalize(text: str) -> str:
     """NFKC (full-width → half-width), lowercase, control characters to spaces."""
     text = unicodedata.normalize("NFKC", text).lower()

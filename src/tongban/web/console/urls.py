@@ -1,12 +1,44 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from tongban.web.console import views
+from tongban.web.console import calendar_views, transfer_views, views, zone_views
+from tongban.web.console.forms import ConsoleLoginForm
 
 app_name = "console"
 
 urlpatterns = [
-    path("login", auth_views.LoginView.as_view(template_name="console/login.html", redirect_authenticated_user=True), name="login"),
+    path(
+        "login",
+        auth_views.LoginView.as_view(
+            template_name="console/login.html",
+            authentication_form=ConsoleLoginForm,
+            redirect_authenticated_user=True,
+            extra_context={"title": "登录"},
+        ),
+        name="login",
+    ),
     path("logout", auth_views.LogoutView.as_view(next_page="console:login"), name="logout"),
     path("", views.home, name="home"),
+    # catalogue
+    path("catalog/items", views.items, name="items"),
+    path("catalog/items/new", views.item_new, name="item_new"),
+    path("catalog/items/<str:code>", views.item_detail, name="item"),
+    path("catalog/items/<str:code>/edit", views.item_edit, name="item_edit"),
+    path("catalog/items/<str:code>/status", views.item_status, name="item_status"),
+    path("catalog/items/<str:code>/implementations/new", views.implementation_new, name="implementation_new"),
+    path("catalog/implementations/<str:code>", views.implementation, name="implementation"),
+    path("catalog/implementations/<str:code>/save", views.implementation_save, name="implementation_save"),
+    path("catalog/implementations/<str:code>/status", views.implementation_status, name="implementation_status"),
+    path("catalog/import", transfer_views.catalog_import, name="import"),
+    path("catalog/import/template", transfer_views.catalog_template, name="import_template"),
+    path("catalog/export", transfer_views.catalog_export, name="export"),
+    path("catalog/zones", zone_views.zones, name="zones"),
+    path("catalog/zones/new", zone_views.zone_new, name="zone_new"),
+    path("catalog/zones/<str:code>", zone_views.zone_edit, name="zone"),
+    path("catalog/synonyms", zone_views.synonyms, name="synonyms"),
+    # working-day calendar
+    path("calendar", calendar_views.calendar, name="calendar"),
+    path("calendar/override", calendar_views.override_set, name="override_set"),
+    path("calendar/override/delete", calendar_views.override_delete, name="override_delete"),
+    path("calendar/year", calendar_views.calendar_year, name="calendar_year"),
 ]
