@@ -76,3 +76,10 @@ def query_terms(query: str, synonyms: dict[str, list[str]]) -> list[str]:
 
 def cjk_chars(query: str) -> list[str]:
     return [ch for ch in dict.fromkeys(normalize(query)) if _IS_CJK.match(ch) and ch not in STOPWORDS]
+
+
+def warm_up() -> None:
+    """Load jieba's dictionary now (about a second) instead of in the first search of each worker;
+    gunicorn preloads the app, so the forked workers share the loaded dictionary."""
+    jieba.initialize()
+    tokens("预热分词词典")

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tongban.catalog import codes
 from tongban.catalog import selectors as catalog
 from tongban.common.errors import ValidationFailed
-from tongban.org import selectors as org
-from tongban.search import selectors as search
-from tongban.web.context import CARE_COOKIE, COOKIE_AGE, HALL_COOKIE, KIOSK_COOKIE, current_hall
 from tongban.common.ratelimit import rate_limited
+from tongban.org import calendar as workdays
+from tongban.org import selectors as org
+from tongban.search import selectors as finder  # not `search`: the view below has that name
+from tongban.web.context import CARE_COOKIE, COOKIE_AGE, HALL_COOKIE, KIOSK_COOKIE, current_hall
 
 
 def _hall_division(request: HttpRequest):  # type: ignore[no-untyped-def]
@@ -33,15 +37,18 @@ def _safe_next(request: HttpRequest, fallback: str = "/") -> str:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    hall, division = _hall_division(request)
+    _hall, division = _hall_division(request)
     care = request.COOKIES.get(CARE_COOKIE) == "1"
     popular = catalog.popular_items(division, limit=8 if care else 12)
+    popular_direct = catalog.resolve_many(popular, division)
     return render(
         request,
         "portal/home.html",
         {
             "popular": popular,
-            "popular_direct": catalog.resolve_many(popular, division),
+            "popular_direct": popular_direct,
+            # (item, direct implementation or None) pairs, so the template links each straight to its guide.
+            "popular_links": [(item, popular_direct.get(item.pk)) for item in popular],
             "person_themes": catalog.themes("person"),
             "enterprise_themes": catalog.themes("enterprise"),
             "zones": catalog.zones_published(),
@@ -52,9 +59,9 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
-    hall, division = _hall_division(request)
+    _hall, division = _hall_division(request)
     raw = request.GET.get("q", "")
-    filters = search.Filters(
+    filters = finder.Filters(
         department=request.GET.get("department") or None,
         theme=request.GET.get("theme") or None,
         service_object=_int_or_none(request.GET.get("object")),
@@ -76,9 +83,10 @@ def search(request: HttpRequest) -> HttpResponse:
         context["result"] = None
     else:
         try:
-            context["result"] = search.search_items(raw, division=division, filters=filters, max_chars=settings.SEARCH_MAX_QUERY_CHARS)
+            context["result"] = finder.search_items(raw, division=division, filters=filters, max_chars=settings.SEARCH_MAX_QUERY_CHARS)
         except ValidationFailed as exc:
             context["error"] = exc.message
+            context["error_field"] = True  # the query itself needs fixing: the page marks the field
             status = 400
     return render(request, "portal/search.html", context, status=status)
 
@@ -92,16 +100,16 @@ def _int_or_none(value: str | None) -> int | None:
 @require_GET
 def services(request: HttpRequest) -> HttpResponse:
     """办事: every theme for persons and enterprises, and the halls below this one."""
-    hall, division = _hall_division(request)
+    _hall, division = _hall_division(request)
     person = [(t, catalog.items_for_theme(t, division)) for t in catalog.themes("person")]
     enterprise = [(t, catalog.items_for_theme(t, division)) for t in catalog.themes("enterprise")]
-    return render(request, "portal/services.html", {"person": person, "enterprise": enterprise})
+    return render(request, "portal/services.html", {"person": person, "enterprise": enterprise, "zones": catalog.zones_published()})
 
 
 @require_GET
 def service(request: HttpRequest, code: str) -> HttpResponse:
     """A base item from this hall: straight to its guide, or a choice of the regions that offer it."""
-    hall, division = _hall_division(request)
+    _hall, division = _hall_division(request)
     item = catalog.base_item_get_published(code)
     if item is None:
         raise Http404("事项不存在")
@@ -118,6 +126,7 @@ def guide(request: HttpRequest, code: str) -> HttpResponse:
         raise Http404("事项不存在")
     item = impl.base
     materials = list(item.materials.all())
+    phone = _first_phone(impl.consult_channel) or _first_phone(impl.department.phone)
     return render(
         request,
         "portal/guide.html",
@@ -128,6 +137,9 @@ def guide(request: HttpRequest, code: str) -> HttpResponse:
             "fetchable_count": sum(1 for m in materials if m.license_type or m.source in ("government", "shared")),
             "steps": list(item.steps.all()),
             "fees": list(item.fees.all()),
+            "consult_phone": phone,
+            "consult_tel": phone.replace("-", "") if phone else "",
+            "promised_by": _promised_by(impl),
             "faqs": list(item.faqs.all()),
             "themes": list(item.themes.all()),
             "labels": {
@@ -152,26 +164,58 @@ def guide(request: HttpRequest, code: str) -> HttpResponse:
     )
 
 
+# A telephone number people can tap: the office's own (area code + number, or a mobile), else the 12345 hotline.
+_PHONE = re.compile(r"(?<!\d)(0\d{2,3}-?\d{7,8}|1[3-9]\d{9})(?!\d)")
+_HOTLINE = re.compile(r"(?<!\d)12345(?!\d)")
+
+
+def _first_phone(text: str) -> str:
+    found = _PHONE.search(text or "")
+    if found:
+        return found.group(1)
+    return "12345" if _HOTLINE.search(text or "") else ""
+
+
+def _promised_by(impl):  # type: ignore[no-untyped-def]
+    """The date a case accepted today is promised by, when the limit is in working days and the calendar knows them."""
+    if impl.promised_limit <= 0 or impl.promised_limit_unit != 1:
+        return None
+    try:
+        return workdays.add_working_days(timezone.localdate(), impl.promised_limit)
+    except workdays.CalendarUnknown:
+        return None
+
+
 @require_GET
 def theme(request: HttpRequest, code: str) -> HttpResponse:
-    hall, division = _hall_division(request)
+    _hall, division = _hall_division(request)
     found = catalog.theme_get(code)
     if found is None:
         raise Http404("主题不存在")
     items = catalog.items_for_theme(found, division)
-    return render(request, "portal/list.html", {"title": found.name, "description": found.description, "items": items,
-                                                 "direct": catalog.resolve_many(items, division)})
+    return render(request, "portal/list.html", _list_context(found.name, found.description, items, division, theme=found))
 
 
 @require_GET
 def zone(request: HttpRequest, code: str) -> HttpResponse:
-    hall, division = _hall_division(request)
+    _hall, division = _hall_division(request)
     found = catalog.zone_get_published(code)
     if found is None:
         raise Http404("专区不存在")
     items = catalog.zone_items(found, division)
-    return render(request, "portal/list.html", {"title": found.name, "description": found.description, "items": items,
-                                                 "direct": catalog.resolve_many(items, division), "zone": found})
+    return render(request, "portal/list.html", _list_context(found.name, found.description, items, division, zone=found))
+
+
+def _list_context(title, description, items, division, **extra):  # type: ignore[no-untyped-def]
+    direct = catalog.resolve_many(items, division)
+    return {
+        "title": title,
+        "description": description,
+        "items": items,
+        "direct": direct,
+        "entries": [(item, direct.get(item.pk)) for item in items],
+        **extra,
+    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -183,8 +227,9 @@ def halls(request: HttpRequest) -> HttpResponse:
         if chosen is None:
             return render(request, "portal/halls.html", _halls_context(request, None, "请选择一个地区。"), status=400)
         response = HttpResponseRedirect(_safe_next(request))
-        response.set_cookie(HALL_COOKIE, chosen.division.code, max_age=COOKIE_AGE, samesite="Lax", httponly=True,
-                            secure=request.is_secure())
+        response.set_cookie(
+            HALL_COOKIE, chosen.division.code, max_age=COOKIE_AGE, samesite="Lax", httponly=True, secure=request.is_secure()
+        )
         return response
     parent_code = request.GET.get("parent", "")
     parent = org.hall_get(parent_code) if parent_code.isdigit() else None
@@ -207,6 +252,13 @@ def _halls_context(request: HttpRequest, parent, error):  # type: ignore[no-unty
 def mode(request: HttpRequest, mode: str) -> HttpResponse:
     """Switch care mode (长辈模式) or kiosk mode on or off for this device."""
     cookies = {"care": CARE_COOKIE, "kiosk": KIOSK_COOKIE}
+    if mode == "kiosk-reset":
+        # A hall terminal's session ends (idle or 结束使用): forget the last person's choices,
+        # stay a kiosk, start again from the home page.
+        response = HttpResponseRedirect("/")
+        for cookie in (CARE_COOKIE, HALL_COOKIE):
+            response.delete_cookie(cookie, samesite="Lax")
+        return response
     if mode not in cookies:
         raise Http404("未知模式")
     response = HttpResponseRedirect(_safe_next(request))
