@@ -128,12 +128,13 @@ def test_hot_endpoints_query_counts(mini, client, django_assert_num_queries):
         assert client.get(f"/api/v1/items/{impl.code}").status_code == 200
     with django_assert_num_queries(1):
         assert client.get("/api/v1/items", {"limit": 5}).status_code == 200
-    # search: hall, feed positions, the hall's scope, scores, offered items, page items, direct
-    # implementations; token frequencies and synonyms were cached by the first search
-    with django_assert_num_queries(7):
+    # search: feed positions, the hall's scope, candidates (scored, scoped and filtered in one
+    # query), page items, direct implementations; halls, token frequencies and synonyms were
+    # cached by the first search
+    with django_assert_num_queries(5):
         assert client.get("/api/v1/search", {"q": "出生", "hall": "360102"}).status_code == 200
     # the hall's scope is cached per process too
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(4):
         assert client.get("/api/v1/search", {"q": "出生", "hall": "360102"}).status_code == 200
 
 

@@ -122,6 +122,57 @@ def items_available(
     }
 
 
+@dataclass(frozen=True)
+class OfferedSql:
+    """SQL, over a column holding base-item ids, that says whether a hall offers the item (and how
+    close its nearest implementation is), for readers that rank in one query (search). The
+    catalogue keeps the knowledge of its tables here; callers only splice the fragments in."""
+
+    where: str
+    where_params: list[object]
+    closeness: str
+    closeness_params: list[object]
+
+
+def offered_sql(
+    division: Division, *, item_column: str, department: str | None = None, level: int | None = None, theme: str | None = None
+) -> OfferedSql:
+    scope = _scope(division)
+    impl = Implementation._meta.db_table
+    base = BaseItem._meta.db_table
+    published = Status.PUBLISHED.value
+    conditions = [f"i.base_id = {item_column}", "i.status = %s"]
+    params: list[object] = [published]
+    if scope.ids is not None:
+        conditions.append(f"i.division_id IN ({', '.join('%s' for _ in scope.ids)})")
+        params.extend(scope.ids)
+    if department:
+        from tongban.org.models import Department
+
+        conditions.append(f"i.department_id IN (SELECT id FROM {Department._meta.db_table} WHERE credit_code = %s)")
+        params.append(department)
+    if level is not None:
+        conditions.append("i.level = %s")
+        params.append(level)
+    where = f"EXISTS (SELECT 1 FROM {impl} i WHERE {' AND '.join(conditions)})"
+    where += f" AND EXISTS (SELECT 1 FROM {base} b WHERE b.id = {item_column} AND b.status = %s)"
+    params.append(published)
+    if theme:
+        through = BaseItem.themes.through._meta.db_table
+        where += (
+            f" AND EXISTS (SELECT 1 FROM {through} bt JOIN {Theme._meta.db_table} t ON t.id = bt.theme_id"
+            f" WHERE bt.baseitem_id = {item_column} AND t.code = %s)"
+        )
+        params.append(theme)
+    chain = list(scope.chain) or [division.pk]
+    closeness = (
+        f"CASE WHEN EXISTS (SELECT 1 FROM {impl} i WHERE i.base_id = {item_column} AND i.status = %s AND i.division_id = %s) THEN 2"
+        f" WHEN EXISTS (SELECT 1 FROM {impl} i WHERE i.base_id = {item_column} AND i.status = %s"
+        f" AND i.division_id IN ({', '.join('%s' for _ in chain)})) THEN 1 ELSE 0 END"
+    )
+    return OfferedSql(where, params, closeness, [published, division.pk, published, *chain])
+
+
 def popular_items(division: Division, *, audience: str | None = None, limit: int = 8) -> list[BaseItem]:
     qs = BaseItem.objects.filter(status=Status.PUBLISHED).filter(_has_impl_in_scope(division))
     if audience == "person":
@@ -141,6 +192,14 @@ def items_for_theme(theme: Theme, division: Division) -> list[BaseItem]:
 
 def themes(audience: str) -> list[Theme]:
     return list(Theme.objects.filter(audience=audience).order_by("sort", "code"))
+
+
+def themes_by_audience() -> dict[str, list[Theme]]:
+    """Every theme in one query, grouped: {"person": [...], "enterprise": [...]}."""
+    grouped: dict[str, list[Theme]] = {"person": [], "enterprise": []}
+    for theme in Theme.objects.order_by("sort", "code"):
+        grouped.setdefault(theme.audience, []).append(theme)
+    return grouped
 
 
 def theme_get(code: str) -> Theme | None:

@@ -11,6 +11,7 @@ from tongban.common.audit import audit_record
 from tongban.common.codes import DIVISION_CODE, is_valid_uscc
 from tongban.common.errors import ValidationFailed
 from tongban.org.models import CalendarYear, Department, Division, Hall, WorkdayOverride
+from tongban.org.selectors import forget_cached_halls
 
 
 def division_upsert(*, actor: Any, code: str, name: str, level: int, parent: Division | None) -> Division:
@@ -81,6 +82,7 @@ def hall_upsert(*, actor: Any, division: Division, name: str, address: str = "",
         if existing and all(getattr(existing, k) == v for k, v in values.items()):
             return existing
         hall, created = Hall.objects.update_or_create(division=division, defaults=values)
+        transaction.on_commit(forget_cached_halls)
         audit_record(
             actor=actor,
             action="hall.create" if created else "hall.update",

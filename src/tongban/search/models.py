@@ -17,6 +17,11 @@ class SearchDocument(models.Model):
     code = models.CharField(max_length=12)
     name = models.CharField(max_length=120)
     popularity = models.PositiveIntegerField(default=0)
+    # Denormalised for ranking and filtering in one query: normalised name and aliases (one per
+    # line) for exact-match boosts, service objects as ",1,2," for a LIKE filter.
+    name_normalized = models.CharField(max_length=120, default="")
+    aliases_normalized = models.TextField(default="")
+    service_objects = models.CharField(max_length=64, default="")
 
 
 class SearchPosting(models.Model):

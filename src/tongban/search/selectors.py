@@ -109,8 +109,20 @@ def _frequencies(facts: _IndexFacts, terms: list[str]) -> dict[str, int]:
     return {t: facts.frequencies[t] for t in terms if facts.frequencies[t]}
 
 
-def _score(terms: list[str], facts: _IndexFacts) -> list[tuple[int, float]]:
-    """(item_id, score) for the best candidates, BM25-style idf times the field weight."""
+@dataclass
+class _Candidate:
+    item_id: int
+    code: str
+    name: str  # normalised
+    aliases: list[str]  # normalised
+    popularity: int
+    text_score: float
+    closeness: int  # 2 implemented in the hall's own division, 1 in an ancestor, 0 only below it
+
+
+def _candidates(terms: list[str], facts: _IndexFacts, division: Division, filters: Filters) -> list[_Candidate]:
+    """Score, scope and filter in one query: the best-scoring documents (BM25-style idf times the
+    field weight) that this hall offers, with what ranking needs and nothing heavier."""
     df = _frequencies(facts, terms)
     if not df:
         return []
@@ -119,25 +131,30 @@ def _score(terms: list[str], facts: _IndexFacts) -> list[tuple[int, float]]:
     telling = [t for t, n in df.items() if n <= total * _COMMON_SHARE]
     present = telling or list(idf)
     cases = " ".join("WHEN %s THEN %s" for _ in present)
-    params: list[Any] = []
+    case_params: list[Any] = []
     for token in present:
-        params.extend([token, idf[token]])
-    placeholders = ", ".join("%s" for _ in present)
-    sql = (
-        f"SELECT item_id, SUM(weight * CASE token {cases} ELSE 0 END) AS s "
-        f"FROM search_searchposting WHERE token IN ({placeholders}) "
-        f"GROUP BY item_id ORDER BY s DESC, item_id LIMIT {CANDIDATES}"
+        case_params.extend([token, idf[token]])
+    offered = catalog.offered_sql(
+        division, item_column="d.item_id", department=filters.department, level=filters.level, theme=filters.theme
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *present])
-        return [(int(item_id), float(score)) for item_id, score in cursor.fetchall()]
-
-
-def _allowed(candidates: list[int], division: Division, filters: Filters) -> dict[int, catalog.Offered]:
-    allowed = catalog.items_available(candidates, division, department=filters.department, level=filters.level, theme=filters.theme)
+    extra, extra_params = "", []
     if filters.service_object is not None:
-        allowed = {pk: o for pk, o in allowed.items() if filters.service_object in o.service_objects}
-    return allowed
+        extra, extra_params = " AND d.service_objects LIKE %s", [f"%,{int(filters.service_object)},%"]
+    sql = (
+        f"SELECT d.item_id, d.code, d.name_normalized, d.aliases_normalized, d.popularity, scored.s, {offered.closeness} "
+        f"FROM (SELECT item_id, SUM(weight * CASE token {cases} ELSE 0 END) AS s FROM search_searchposting "
+        f"WHERE token IN ({', '.join('%s' for _ in present)}) GROUP BY item_id ORDER BY s DESC, item_id LIMIT {CANDIDATES}) scored "
+        f"JOIN search_searchdocument d ON d.item_id = scored.item_id "
+        f"WHERE {offered.where}{extra}"
+    )
+    params = [*offered.closeness_params, *case_params, *present, *offered.where_params, *extra_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [
+        _Candidate(int(item_id), code, name, aliases.split("\n") if aliases else [], int(popularity), float(score), int(closeness))
+        for item_id, code, name, aliases, popularity, score, closeness in rows
+    ]
 
 
 def search_items(
@@ -147,16 +164,11 @@ def search_items(
     query = clean_query(raw_query, max_chars)
     facts = _facts(ensure_fresh())
     terms = query_terms(query, facts.synonyms)[:MAX_TERMS]
-    scored = _score(terms, facts) if terms else []
+    candidates = _candidates(terms, facts, division, filters) if terms else []
     hits: list[Hit] = []
-    if scored:
-        allowed = _allowed([item_id for item_id, _ in scored], division, filters)
-        text_scores = dict(scored)
-        # Rank on light rows; build full objects only for the page that is shown.
-        ranked = sorted(
-            ((text_scores[pk] + _boost(query, offered), offered.code, pk) for pk, offered in allowed.items()),
-            key=lambda row: (-row[0], row[1]),
-        )[:limit]
+    if candidates:
+        ranked = sorted(((c.text_score + _boost(query, c), c.code, c.item_id) for c in candidates), key=lambda row: (-row[0], row[1]))
+        ranked = ranked[:limit]
         items = catalog.items_by_pk([pk for _, _, pk in ranked])
         direct = catalog.resolve_many(list(items.values()), division)
         hits = [Hit(item=items[pk], score=round(score, 3), direct=direct.get(pk)) for score, _, pk in ranked]
@@ -167,17 +179,15 @@ def search_items(
     return result
 
 
-def _boost(query: str, offered: catalog.Offered) -> float:
-    name = normalize(offered.name)
-    aliases = [normalize(a) for a in offered.aliases]
-    boost = math.log1p(offered.popularity) * 1.5 + (0, 3, 8)[offered.closeness]
-    if query == name:
+def _boost(query: str, candidate: _Candidate) -> float:
+    boost = math.log1p(candidate.popularity) * 1.5 + (0, 3, 8)[candidate.closeness]
+    if query == candidate.name:
         boost += 1000
-    elif query in aliases:
+    elif query in candidate.aliases:
         boost += 600
-    elif query in name:
+    elif query in candidate.name:
         boost += 60
-    elif any(query in alias for alias in aliases):
+    elif any(query in alias for alias in candidate.aliases):
         boost += 40
     return boost
 
@@ -194,6 +204,6 @@ def _similar(query: str, division: Division) -> list[BaseItem]:
             scored.append((shared, code, item_id))
     scored.sort(key=lambda row: (-row[0], row[1]))
     ids = [item_id for _, _, item_id in scored[:30]]
-    allowed = _allowed(ids, division, Filters()) if ids else {}
+    allowed = catalog.items_available(ids, division) if ids else {}
     items = catalog.items_by_pk([i for i in ids if i in allowed])
     return [items[i] for i in ids if i in items][:5]

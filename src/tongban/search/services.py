@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from tongban.catalog import selectors as catalog
 from tongban.catalog.models import BaseItem
 from tongban.search.models import SearchDocument, SearchPosting, SearchState
-from tongban.search.text import tokens
+from tongban.search.text import normalize, tokens
 
 W_NAME, W_ALIAS, W_KEYWORD, W_CONTEXT, W_MATERIAL, W_BODY = 10, 8, 6, 3, 2, 1
 BATCH = 500
@@ -63,7 +63,17 @@ def index_items(codes: list[str] | None) -> int:
         documents = []
         postings = []
         for item in chunk:
-            documents.append(SearchDocument(item_id=item.pk, code=item.code, name=item.name, popularity=item.popularity))
+            documents.append(
+                SearchDocument(
+                    item_id=item.pk,
+                    code=item.code,
+                    name=item.name,
+                    popularity=item.popularity,
+                    name_normalized=normalize(item.name),
+                    aliases_normalized="\n".join(normalize(a) for a in item.aliases),
+                    service_objects="," + ",".join(str(int(o)) for o in item.service_objects) + ",",
+                )
+            )
             for token, weight in _postings_for(item, departments.get(item.pk, set())).items():
                 postings.append(SearchPosting(token=token, item_id=item.pk, weight=weight))
         SearchDocument.objects.bulk_create(documents)

@@ -41,6 +41,7 @@ def home(request: HttpRequest) -> HttpResponse:
     care = request.COOKIES.get(CARE_COOKIE) == "1"
     popular = catalog.popular_items(division, limit=8 if care else 12)
     popular_direct = catalog.resolve_many(popular, division)
+    themes = catalog.themes_by_audience()
     return render(
         request,
         "portal/home.html",
@@ -49,8 +50,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "popular_direct": popular_direct,
             # (item, direct implementation or None) pairs, so the template links each straight to its guide.
             "popular_links": [(item, popular_direct.get(item.pk)) for item in popular],
-            "person_themes": catalog.themes("person"),
-            "enterprise_themes": catalog.themes("enterprise"),
+            "person_themes": themes["person"],
+            "enterprise_themes": themes["enterprise"],
             "zones": catalog.zones_published(),
             "child_halls": org.halls_under(division),
         },
@@ -72,7 +73,7 @@ def search(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "object_choices": [(1, "个人"), (2, "企业法人")] + [(k, v) for k, v in codes.SERVICE_OBJECTS.items() if k not in (1, 2)],
         "level_choices": [(k, v) for k, v in codes.LEVELS.items() if k in (2, 3, 4, 5)],
-        "theme_choices": catalog.themes("person") + catalog.themes("enterprise"),
+        "theme_choices": [t for group in catalog.themes_by_audience().values() for t in group],
         "department_choices": list(org.departments_in(division)),
     }
     status = 200
