@@ -148,3 +148,22 @@ def test_openapi_is_served_and_committed_copy_is_current(client, db):
     assert "/api/v1/search" in served["paths"]
     committed = Path(__file__).resolve().parent.parent / "docs" / "api" / "openapi.json"
     assert json.loads(committed.read_text(encoding="utf-8")) == json.loads(openapi_text())
+
+
+def test_rate_limit_counts_the_real_client_behind_our_proxy(mini, client, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.RATE_LIMIT_SEARCH_PER_MINUTE = 2
+    settings.BEHIND_PROXY = True
+    # two citizens behind the same proxy address are counted apart
+    for _ in range(2):
+        assert client.get("/api/v1/search", {"q": "出生"}, HTTP_X_REAL_IP="203.0.113.7").status_code == 200
+    assert client.get("/api/v1/search", {"q": "出生"}, HTTP_X_REAL_IP="203.0.113.7").status_code == 429
+    assert client.get("/api/v1/search", {"q": "出生"}, HTTP_X_REAL_IP="203.0.113.8").status_code == 200
+    # without a proxy, a client-supplied header changes nothing
+    settings.BEHIND_PROXY = False
+    cache.clear()
+    statuses = [client.get("/api/v1/search", {"q": "出生"}, HTTP_X_REAL_IP=f"198.51.100.{i}").status_code for i in range(3)]
+    assert statuses == [200, 200, 429]
+    cache.clear()

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
 
 def client_ip(request: HttpRequest) -> str:
-    # Behind nginx the real address arrives in REMOTE_ADDR via the proxy protocol or
-    # X-Real-IP set by our own proxy; a client-supplied X-Forwarded-For is never trusted here.
-    return request.META.get("REMOTE_ADDR", "unknown")
+    """The client's address. Behind our own reverse proxy (BEHIND_PROXY=1) every request comes
+    from the proxy, which puts the real address in X-Real-IP (and overwrites any the client sent);
+    otherwise only the socket's address counts. X-Forwarded-For is never trusted: clients forge it."""
+    if settings.BEHIND_PROXY:
+        real = request.META.get("HTTP_X_REAL_IP", "").strip()
+        if real:
+            return real[:64]
+    return str(request.META.get("REMOTE_ADDR", "unknown"))
 
 
 def rate_limited(request: HttpRequest, scope: str, per_minute: int) -> bool:

@@ -22,3 +22,8 @@ def child_exit(server, worker):  # type: ignore[no-untyped-def]
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+# gunicorn 27 opens a control socket in $HOME by default; two instances on one machine (demo and
+# benchmark, or blue/green) would fight over it, and nothing here uses it.
+control_socket_disable = True

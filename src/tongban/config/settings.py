@@ -79,6 +79,19 @@ ROOT_URLCONF = "tongban.config.urls"
 WSGI_APPLICATION = "tongban.config.wsgi.application"
 
 TEMPLATES = [
+    # The public portal (web/jinja2/portal/): Jinja2, several times faster to render than the
+    # Django template language. Autoescaping is always on (tongban.web.jinja); `request`, `csrf_input`
+    # and `csrf_token` come from the backend, the rest from tongban.web.jinja and the processor below.
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "environment": "tongban.web.jinja.environment",
+            "context_processors": ["tongban.web.context.portal"],
+        },
+    },
+    # The operator console (web/templates/console/) and Django's admin.
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [],
@@ -99,7 +112,7 @@ TEMPLATES = [
                 )
             ],
         },
-    }
+    },
 ]
 
 # --- database -------------------------------------------------------------------------
@@ -169,7 +182,8 @@ CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY", False) else None
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
