@@ -94,7 +94,6 @@ def prepare(env: dict[str, str], implementations: int | None) -> None:
         t0 = time.monotonic()
         sh([str(BIN / "tongban"), "bench_data", "--implementations", str(implementations)], env, stdout=subprocess.DEVNULL)
         print(f"bench data ({implementations} implementations) in {time.monotonic() - t0:.1f} s", flush=True)
-    sh([str(BIN / "tongban"), "collectstatic", "--noinput", "-v0"], env)
     if env["DATABASE_URL"].startswith("postgres"):
         # What autovacuum would have done by the time a real catalogue serves traffic.
         subprocess.run(["psql", env["DATABASE_URL"], "-qc", "VACUUM ANALYZE"], check=True)
@@ -201,6 +200,8 @@ def main() -> None:
     }
     if not args.reuse:
         prepare(env, args.implementations if args.scenario == "p2" else None)
+    sh([str(BIN / "tongban"), "migrate", "-v0"], env)
+    sh([str(BIN / "tongban"), "collectstatic", "--noinput", "-v0"], env)
 
     if args.scenario == "p1":
         scenarios = [("home", "/", None, 16), ("guide", "/guide/", rotating_script(guide_paths(env, 500)), 16)]

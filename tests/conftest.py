@@ -130,11 +130,13 @@ def _fresh_process_caches():
     """Per-process caches are keyed to stay true in production; between tests ids are reused
     (SQLite) or rolled back, so every test starts with empty caches."""
     from tongban.catalog.selectors import forget_cached_scopes
+    from tongban.org.calendar import forget_estimate_calendar
     from tongban.org.selectors import forget_cached_halls
     from tongban.search.selectors import forget_cached_facts
 
-    for forget in (forget_cached_scopes, forget_cached_facts, forget_cached_halls):
+    forgets = (forget_cached_scopes, forget_cached_facts, forget_cached_halls, forget_estimate_calendar)
+    for forget in forgets:
         forget()
     yield
-    for forget in (forget_cached_scopes, forget_cached_facts, forget_cached_halls):
+    for forget in forgets:
         forget()

@@ -88,3 +88,11 @@ class TestOverridesAndUnknownYears:
     def test_bad_arguments(self):
         with pytest.raises(ValueError):
             calendar.add_working_days(D(2026, 1, 5), -1)
+
+
+@pytest.mark.django_db
+def test_the_shared_estimate_calendar_sees_an_override_once_committed(django_capture_on_commit_callbacks):
+    assert calendar.estimate_calendar().is_workday(D(2026, 12, 31)) is True
+    with django_capture_on_commit_callbacks(execute=True):
+        services.workday_override_set(actor=None, date=D(2026, 12, 31), is_workday=False, note="演示：临时放假")
+    assert calendar.estimate_calendar().is_workday(D(2026, 12, 31)) is False

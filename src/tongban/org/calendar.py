@@ -9,6 +9,7 @@ fact and must never be guessed.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from functools import lru_cache
 
 import chinese_calendar
@@ -86,6 +87,25 @@ class WorkCalendar:
             if self.is_workday(current):
                 count += 1
         return count
+
+
+_ESTIMATE_TTL = 60.0
+_ESTIMATE: dict[str, object] = {"expires": 0.0, "calendar": None}
+
+
+def estimate_calendar() -> WorkCalendar:
+    """A calendar snapshot shared by a process for a minute, for estimates shown on pages
+    ("预计 11 月 28 日前办结"). Legal deadlines use a fresh `WorkCalendar()` inside their
+    transaction; an operator's override reaches these estimates within a minute."""
+    now = time.monotonic()
+    if _ESTIMATE["expires"] <= now or _ESTIMATE["calendar"] is None:  # type: ignore[operator]
+        _ESTIMATE["calendar"] = WorkCalendar()
+        _ESTIMATE["expires"] = now + _ESTIMATE_TTL
+    return _ESTIMATE["calendar"]  # type: ignore[return-value]
+
+
+def forget_estimate_calendar() -> None:
+    _ESTIMATE["expires"] = 0.0
 
 
 def is_workday(day: dt.date) -> bool:

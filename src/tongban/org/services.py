@@ -10,6 +10,7 @@ from django.db import transaction
 from tongban.common.audit import audit_record
 from tongban.common.codes import DIVISION_CODE, is_valid_uscc
 from tongban.common.errors import ValidationFailed
+from tongban.org.calendar import forget_estimate_calendar
 from tongban.org.models import CalendarYear, Department, Division, Hall, WorkdayOverride
 from tongban.org.selectors import forget_cached_halls
 
@@ -101,6 +102,7 @@ def workday_override_set(*, actor: Any, date: dt.date, is_workday: bool, note: s
         existing = WorkdayOverride.objects.select_for_update().filter(date=date).first()
         before = {"is_workday": existing.is_workday, "note": existing.note} if existing else None
         override, _ = WorkdayOverride.objects.update_or_create(date=date, defaults={"is_workday": is_workday, "note": note})
+        transaction.on_commit(forget_estimate_calendar)
         audit_record(
             actor=actor,
             action="calendar.override_set",
@@ -117,6 +119,7 @@ def workday_override_delete(*, actor: Any, date: dt.date) -> None:
         existing = WorkdayOverride.objects.select_for_update().filter(date=date).first()
         if existing is None:
             return
+        transaction.on_commit(forget_estimate_calendar)
         audit_record(
             actor=actor,
             action="calendar.override_delete",
@@ -134,6 +137,7 @@ def calendar_year_set(*, actor: Any, year: int, source: str, complete: bool) -> 
         raise ValidationFailed("请填写依据，例如国务院办公厅关于节假日安排的通知文号。", code="source_required")
     with transaction.atomic():
         row, _ = CalendarYear.objects.update_or_create(year=year, defaults={"source": source.strip(), "complete": complete})
+        transaction.on_commit(forget_estimate_calendar)
         audit_record(
             actor=actor,
             action="calendar.year_set",

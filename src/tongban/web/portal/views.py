@@ -182,7 +182,7 @@ def _promised_by(impl):  # type: ignore[no-untyped-def]
     if impl.promised_limit <= 0 or impl.promised_limit_unit != 1:
         return None
     try:
-        return workdays.add_working_days(timezone.localdate(), impl.promised_limit)
+        return workdays.estimate_calendar().add_working_days(timezone.localdate(), impl.promised_limit)
     except workdays.CalendarUnknown:
         return None
 
