@@ -119,6 +119,27 @@ def mini(db) -> MiniProvince:
     )
 
 
+STAFF_PASSWORD = "控制台-测试-密码-2026"
+
+
+@pytest.fixture
+def operator(mini):
+    """Named persona: a platform operator."""
+    from tongban.identity import services as identity
+
+    return identity.staff_account_upsert(actor=None, username="yunying", password=STAFF_PASSWORD, display_name="运营甲", kind="operator")
+
+
+@pytest.fixture
+def clerk(mini):
+    """Named persona: a window clerk of 东湖区公安局."""
+    from tongban.identity import services as identity
+
+    return identity.staff_account_upsert(
+        actor=None, username="donghu-police", password=STAFF_PASSWORD, display_name="东湖民警", kind="staff", department=mini.police_donghu
+    )
+
+
 @pytest.fixture(autouse=True)
 def _plain_static_storage(settings):
     """Tests serve static files straight from the apps, without a collectstatic manifest."""

@@ -2,24 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
 from django.test import Client
-
-from tongban.identity import services as identity
-
-PASSWORD = "Correct-Horse-Battery-9"
-
-
-@pytest.fixture
-def operator(mini):
-    return identity.staff_account_upsert(actor=None, username="op", password=PASSWORD, display_name="运营", kind="operator")
-
-
-@pytest.fixture
-def clerk(mini):
-    return identity.staff_account_upsert(
-        actor=None, username="clerk", password=PASSWORD, display_name="窗口", kind="staff", department=mini.police_donghu
-    )
 
 
 def _client(user) -> Client:

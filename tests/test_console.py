@@ -24,15 +24,15 @@ from django.utils import timezone
 from openpyxl import Workbook, load_workbook
 
 from tests import factories as f
+from tests.conftest import STAFF_PASSWORD
 from tongban.catalog import services as catalog
 from tongban.catalog.models import BaseItem, Implementation, Synonym, Zone
 from tongban.common.models import AuditEvent
-from tongban.identity import services as identity
 from tongban.org.models import CalendarYear, WorkdayOverride
 from tongban.web.console import urls as console_urls
 from tongban.web.console import views as console_views
 
-PASSWORD = "控制台-测试-密码-2026"
+PASSWORD = STAFF_PASSWORD
 CARD = "200200001000"
 BIRTH = "070100001000"
 CAR = "070100002000"
@@ -41,18 +41,6 @@ ALL_CODES = [BIRTH, CAR, COMPANY, CARD]
 
 
 # --- personas ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def operator(mini):
-    return identity.staff_account_upsert(actor=None, username="yunying", password=PASSWORD, display_name="运营甲", kind="operator")
-
-
-@pytest.fixture
-def clerk(mini):
-    return identity.staff_account_upsert(
-        actor=None, username="donghu-police", password=PASSWORD, display_name="东湖民警", kind="staff", department=mini.police_donghu
-    )
 
 
 @pytest.fixture

@@ -55,20 +55,6 @@ def _scope(division: Division) -> Scope:
     return scope
 
 
-def scope_division_ids(division: Division) -> list[int] | None:
-    """Divisions whose implementations a hall at `division` offers: itself, its ancestors (a province
-    item serves every county) and the divisions below it (a city hall lists its counties'). None for
-    the province's main hall, which offers everything and needs no filter."""
-    ids = _scope(division).ids
-    return None if ids is None else list(ids)
-
-
-def in_scope(division: Division) -> QuerySet[Implementation]:
-    ids = scope_division_ids(division)
-    qs = visible_implementations()
-    return qs if ids is None else qs.filter(division_id__in=ids)
-
-
 def _published(**filters: object) -> QuerySet[Implementation]:
     return Implementation.objects.filter(base=OuterRef("pk"), status=Status.PUBLISHED, **filters)
 
@@ -77,7 +63,7 @@ def _has_impl_in_scope(division: Division, *, department: str | None = None, lev
     """EXISTS over the (base, status, division) index: stops at the first implementation found,
     however many regions implement the item (the outer query checks the base item's own status)."""
     inner = _published()
-    ids = scope_division_ids(division)
+    ids = _scope(division).ids
     if ids is not None:
         inner = inner.filter(division_id__in=ids)
     if department:
@@ -87,39 +73,16 @@ def _has_impl_in_scope(division: Division, *, department: str | None = None, lev
     return Exists(inner)
 
 
-@dataclass
-class Offered:
-    """A base item a hall offers, with what ranking needs and nothing heavier."""
-
-    closeness: int  # 2 implemented in the hall's own division, 1 in an ancestor, 0 only below it
-    code: str
-    name: str
-    aliases: list[str]
-    popularity: int
-    service_objects: list[int]
-
-
 def items_available(
     candidates: list[int], division: Division, *, department: str | None = None, level: int | None = None, theme: str | None = None
-) -> dict[int, Offered]:
+) -> set[int]:
     """Which of these base items a hall offers: published, implemented in its scope, matching the filters."""
-    scope = _scope(division)
-    inner = _published()
-    if scope.ids is not None:
-        inner = inner.filter(division_id__in=scope.ids)
-    if department:
-        inner = inner.filter(department__credit_code=department)
-    if level is not None:
-        inner = inner.filter(level=level)
-    qs = BaseItem.objects.filter(pk__in=candidates, status=Status.PUBLISHED).filter(Exists(inner))
+    qs = BaseItem.objects.filter(pk__in=candidates, status=Status.PUBLISHED).filter(
+        _has_impl_in_scope(division, department=department, level=level)
+    )
     if theme:
         qs = qs.filter(themes__code=theme)
-    qs = qs.annotate(own=Exists(_published(division_id=division.pk)), up=Exists(_published(division_id__in=scope.chain)))
-    rows = qs.values_list("pk", "own", "up", "code", "name", "aliases", "popularity", "service_objects")
-    return {
-        pk: Offered(2 if own else 1 if up else 0, code, name, aliases or [], popularity, objects or [])
-        for pk, own, up, code, name, aliases, popularity, objects in rows
-    }
+    return set(qs.values_list("pk", flat=True))
 
 
 @dataclass(frozen=True)
@@ -173,17 +136,9 @@ def offered_sql(
     return OfferedSql(where, params, closeness, [published, division.pk, published, *chain])
 
 
-def popular_items(division: Division, *, audience: str | None = None, limit: int = 8) -> list[BaseItem]:
+def popular_items(division: Division, *, limit: int = 8) -> list[BaseItem]:
     qs = BaseItem.objects.filter(status=Status.PUBLISHED).filter(_has_impl_in_scope(division))
-    if audience == "person":
-        qs = qs.filter(service_objects__contains=1) if _json_contains_supported() else qs
     return list(qs.order_by("-popularity", "code")[:limit])
-
-
-def _json_contains_supported() -> bool:
-    from django.db import connection
-
-    return connection.features.supports_json_field_contains
 
 
 def items_for_theme(theme: Theme, division: Division) -> list[BaseItem]:
@@ -215,7 +170,7 @@ def zone_get_published(code: str) -> Zone | None:
 
 
 def zone_items(zone: Zone, division: Division) -> list[BaseItem]:
-    allowed = set(items_available(list(zone.entries.values_list("item_id", flat=True)), division))
+    allowed = items_available(list(zone.entries.values_list("item_id", flat=True)), division)
     entries = ZoneEntry.objects.filter(zone=zone, item_id__in=allowed).select_related("item").order_by("sort", "id")
     return [e.item for e in entries]
 

@@ -31,7 +31,7 @@ from tongban.catalog.models import (
 from tongban.common.audit import audit_record, diff
 from tongban.common.codes import implementation_code, is_valid_item_base_code
 from tongban.common.errors import Conflict, NotFound, ValidationFailed
-from tongban.org.models import Department, Division
+from tongban.org.models import Department
 
 _NESTED = (
     ("materials", Material, schema.MATERIAL_FIELDS, "申请材料"),
@@ -523,7 +523,3 @@ def synonym_set(*, actor: Any, term: str, expansions: list[str]) -> Synonym:
         # Synonyms change how every item is found: mark the whole index stale.
         _feed(actor=actor, base_code="*")
     return synonym
-
-
-def division_for(department: Department) -> Division:
-    return department.division

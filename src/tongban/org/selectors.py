@@ -13,12 +13,6 @@ def division_get(code: str) -> Division | None:
     return Division.objects.filter(code=code).select_related("parent").first()
 
 
-def division_children(parent: Division | None) -> QuerySet[Division]:
-    if parent is None:
-        return Division.objects.filter(parent__isnull=True)
-    return Division.objects.filter(parent=parent)
-
-
 # Halls (one per division down to county: about a hundred rows) change when an operator loads
 # divisions, a few times a year. Every portal page needs the current one, so each process keeps a
 # snapshot for a minute instead of asking the database on every request.

@@ -204,6 +204,6 @@ def _similar(query: str, division: Division) -> list[BaseItem]:
             scored.append((shared, code, item_id))
     scored.sort(key=lambda row: (-row[0], row[1]))
     ids = [item_id for _, _, item_id in scored[:30]]
-    allowed = catalog.items_available(ids, division) if ids else {}
+    allowed = catalog.items_available(ids, division) if ids else set()
     items = catalog.items_by_pk([i for i in ids if i in allowed])
     return [items[i] for i in ids if i in items][:5]

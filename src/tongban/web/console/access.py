@@ -23,13 +23,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
 from django.utils.cache import add_never_cache_headers
 
-from tongban.identity.models import Account
-
 View = Callable[..., HttpResponse]
 
 
 def is_operator(user: Any) -> bool:
-    return bool(getattr(user, "is_authenticated", False) and user.is_staff and user.kind == Account.Kind.OPERATOR)
+    return bool(getattr(user, "is_authenticated", False) and user.is_staff and user.is_operator)
 
 
 def forbidden(request: HttpRequest, message: str) -> HttpResponse:
