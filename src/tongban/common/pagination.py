@@ -38,15 +38,17 @@ class Page(Generic[T]):
 
 
 def paginate_by_key(qs: QuerySet[Any], *, key: str, cursor: str | None, limit: int) -> Page[Any]:
-    """Order by a unique key and continue after the last key seen; fetch limit+1 to know if more exist."""
+    """Order by a unique key ("-id" for newest first) and continue after the last key seen; fetch
+    limit+1 to know if more exist."""
+    field = key.lstrip("-")
     qs = qs.order_by(key)
     if cursor:
         last = decode_cursor(cursor)
         if not isinstance(last, (str, int)):
             raise BadCursor("翻页参数无效，请从第一页重新开始。")
-        qs = qs.filter(**{f"{key}__gt": last})
+        qs = qs.filter(**{f"{field}__{'lt' if key.startswith('-') else 'gt'}": last})
     rows = list(qs[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor(getattr(rows[-1], key)) if more and rows else None
+    next_cursor = encode_cursor(getattr(rows[-1], field)) if more and rows else None
     return Page(items=rows, next_cursor=next_cursor)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import dj_database_url
@@ -29,15 +31,30 @@ def _secret_key() -> str:
         if len(value) < 32:
             raise ConfigError("SECRET_KEY must be at least 32 characters")
         return value
-    key_file = DATA_DIR / "secret_key"
+    return _kept_secret("secret_key", lambda: secrets.token_urlsafe(50))
+
+
+def _kept_secret(name: str, make: Callable[[], str]) -> str:
+    """A secret generated once and kept (mode 0600) in DATA_DIR: only for machines that set none."""
+    key_file = DATA_DIR / name
     if not key_file.exists():
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return key_file.read_text().strip()
         with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(50))
+            handle.write(make())
     return key_file.read_text().strip()
 
 
 SECRET_KEY = _secret_key()
+# Personal data at rest (common/crypto.py): AES-256-GCM keys, newest first, base64url of 32 bytes each,
+# and the key of the blind indexes (never change it: existing indexes would stop matching).
+FIELD_KEYS = env_list("FIELD_KEYS", []) or [_kept_secret("field_key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())]
+for _key in FIELD_KEYS:
+    if len(base64.urlsafe_b64decode(_key)) != 32:
+        raise ConfigError("FIELD_KEYS: each key must be 32 bytes, base64url-encoded")
+BLIND_INDEX_KEY = env_str("BLIND_INDEX_KEY", "") or _kept_secret("blind_index_key", lambda: secrets.token_urlsafe(32))
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -56,6 +73,7 @@ INSTALLED_APPS = [
     "tongban.identity",
     "tongban.catalog",
     "tongban.search",
+    "tongban.messaging",
     "tongban.web",
     "tongban.commands",
 ]
@@ -158,7 +176,47 @@ else:
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # --- background work --------------------------------------------------------------------
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# One queue per outside channel so a slow SMS gateway never holds up e-mail, push or callbacks.
+TASK_QUEUES = ["default", "messages-sms", "messages-email", "messages-push", "callbacks"]
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": TASK_QUEUES}}
+
+# --- message centre -----------------------------------------------------------------------
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+SMS_PROVIDER = env_choice("SMS_PROVIDER", "sandbox", {"sandbox"})
+SMS_SIGNATURE = env_str("SMS_SIGNATURE", "【通办】")
+SMS_MAX_SEGMENTS = env_int("SMS_MAX_SEGMENTS", 4, minimum=1)
+SMS_SANDBOX_SECRET = env_str("SMS_SANDBOX_SECRET", "") or _kept_secret("sms_sandbox_secret", lambda: secrets.token_hex(32))
+SMS_SANDBOX_CALLBACK_URL = env_str("SMS_SANDBOX_CALLBACK_URL", f"{PUBLIC_BASE_URL}/api/v1/messages/receipts/sandbox-sms")
+SMS_SANDBOX_FAILURE_RATE = float(env_str("SMS_SANDBOX_FAILURE_RATE", "0.05"))
+if not 0 <= SMS_SANDBOX_FAILURE_RATE <= 1:
+    raise ConfigError("SMS_SANDBOX_FAILURE_RATE must be between 0 and 1")
+SMS_SANDBOX_MAX_PER_SECOND = env_int("SMS_SANDBOX_MAX_PER_SECOND", 50, minimum=1)
+SMS_SANDBOX_LATENCY_MS = env_int("SMS_SANDBOX_LATENCY_MS", 80, minimum=0)
+SMS_SANDBOX_RECEIPT_SECONDS = env_int("SMS_SANDBOX_RECEIPT_SECONDS", 3, minimum=0)
+PUSH_PROVIDER = env_choice("PUSH_PROVIDER", "none", {"none"})
+MESSAGING_MAX_ATTEMPTS = env_int("MESSAGING_MAX_ATTEMPTS", 5, minimum=1)
+MESSAGING_RETRY_SECONDS = env_int("MESSAGING_RETRY_SECONDS", 15, minimum=0)
+MESSAGING_LEASE_SECONDS = env_int("MESSAGING_LEASE_SECONDS", 60, minimum=1)
+MESSAGING_RECEIPT_TIMEOUT_HOURS = env_int("MESSAGING_RECEIPT_TIMEOUT_HOURS", 72, minimum=1)
+CALLBACK_MAX_ATTEMPTS = env_int("CALLBACK_MAX_ATTEMPTS", 8, minimum=1)
+CALLBACK_TIMEOUT_SECONDS = env_int("CALLBACK_TIMEOUT_SECONDS", 5, minimum=1)
+OTP_TTL_SECONDS = env_int("OTP_TTL_SECONDS", 300, minimum=30)
+OTP_RESEND_SECONDS = env_int("OTP_RESEND_SECONDS", 60, minimum=0)
+OTP_MAX_CHECKS = env_int("OTP_MAX_CHECKS", 5, minimum=1)
+OTP_PER_MOBILE_PER_HOUR = env_int("OTP_PER_MOBILE_PER_HOUR", 5, minimum=1)
+OTP_PER_IP_PER_HOUR = env_int("OTP_PER_IP_PER_HOUR", 30, minimum=1)
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if env_str("EMAIL_HOST", "") else "django.core.mail.backends.filebased.EmailBackend",
+)
+EMAIL_FILE_PATH = str(DATA_DIR / "mail")
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "通办 <noreply@tongban.localhost>")
 
 # --- identity ---------------------------------------------------------------------------
 AUTH_USER_MODEL = "identity.Account"

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class MessagingConfig(AppConfig):
+    name = "tongban.messaging"
+    label = "messaging"
+    verbose_name = "统一消息中心"
