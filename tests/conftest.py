@@ -140,6 +140,53 @@ def clerk(mini):
     )
 
 
+CITIZEN_PASSWORD = "市民-测试-密码-2026"
+
+
+@pytest.fixture
+def templates(db):
+    """The message templates the platform's own domains send (messaging.builtin)."""
+    from tongban.messaging.builtin import builtin_templates_save
+
+    builtin_templates_save(actor=None)
+
+
+@pytest.fixture
+def citizen(db):
+    """Named persona: 张晓明, a citizen with a mobile number and an e-mail address."""
+    from tongban.identity import services as identity
+
+    return identity.citizen_account_upsert(
+        actor=None,
+        username="zhangxm",
+        password=CITIZEN_PASSWORD,
+        display_name="张晓明",
+        mobile="13812345678",
+        id_number="11010519491231002X",
+        email="zhangxm@example.cn",
+    )
+
+
+@pytest.fixture
+def other_citizen(db):
+    """Named persona: 李红, another citizen (for "not yours" checks)."""
+    from tongban.identity import services as identity
+
+    return identity.citizen_account_upsert(
+        actor=None, username="lihong", password=CITIZEN_PASSWORD, display_name="李红", mobile="13987654321", id_number="360102198803150026"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _quiet_sandbox(settings):
+    """The sandbox SMS gateway is instant and never fails at random in tests; tests that need
+    latency, throttling or a failure share set them, and the test numbers fail deterministically."""
+    settings.SMS_SANDBOX_LATENCY_MS = 0
+    settings.SMS_SANDBOX_FAILURE_RATE = 0.0
+    settings.SMS_SANDBOX_RECEIPT_SECONDS = 0
+    settings.SMS_SANDBOX_MAX_PER_SECOND = 10_000
+
+
 @pytest.fixture(autouse=True)
 def _plain_static_storage(settings):
     """Tests serve static files straight from the apps, without a collectstatic manifest."""

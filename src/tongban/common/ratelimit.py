@@ -21,10 +21,16 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def rate_limited(request: HttpRequest, scope: str, per_minute: int) -> bool:
+    """Whether this client address went over ``per_minute`` requests of ``scope`` this minute."""
+    return over_limit(f"{scope}:{client_ip(request)}", per_minute)
+
+
+def over_limit(subject: str, per_minute: int) -> bool:
+    """Count one hit for ``subject`` (an address, an API client) in this minute's window."""
     if per_minute <= 0:
         return False
     window = int(time.time() // 60)
-    key = f"rl:{scope}:{client_ip(request)}:{window}"
+    key = f"rl:{subject}:{window}"
     try:
         count = cache.incr(key)
     except ValueError:

@@ -1,0 +1,202 @@
+"""/api/v1/messages: department systems send to platform users and follow delivery.
+
+A department system authenticates with its API key (``Authorization: Bearer tb_live_...``); a test
+key (``tb_test_...``) runs every check and records the message, which then goes nowhere. Each
+client is rate limited (its own per-minute allowance, 3,000 by default) and sees only its own sends.
+Delivery reports are POSTed to the client's registered callback URL, signed with its secret:
+``X-Tongban-Signature`` = hex HMAC-SHA256 of ``<X-Tongban-Timestamp>.<body>``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest
+from ninja import Field, Header, Router, Schema
+from ninja.security import HttpBearer
+
+from tongban.api.schemas import ErrorOut
+from tongban.common.errors import DomainError, NotFound, ValidationFailed
+from tongban.common.ratelimit import over_limit
+from tongban.identity.models import Account, ApiKey
+from tongban.identity.services import account_find_by_id_number, api_key_authenticate
+from tongban.messaging import selectors, services
+from tongban.messaging.models import Delivery, Message
+
+router = Router(tags=["消息"])
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+    status = 429
+
+
+class ClientKey(HttpBearer):
+    """A department system's API key; the key's client is then rate limited as a whole."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
+        key = api_key_authenticate(token)
+        if key is None:
+            return None
+        if over_limit(f"client:{key.client_id}", key.client.rate_limit_per_minute):
+            raise RateLimited(f"调用过于频繁：每分钟最多 {key.client.rate_limit_per_minute} 次，请稍后重试。")
+        return key
+
+
+class RecipientIn(Schema):
+    account_id: uuid.UUID | None = Field(None, description="平台账号标识（账号的 public_id）")
+    id_number: str | None = Field(None, description="公民身份号码：由平台在服务端匹配账号，不会出现在任何日志或返回中")
+
+
+class MessageIn(Schema):
+    template: str = Field(..., description="本部门的消息模板代码")
+    recipient: RecipientIn
+    data: dict[str, Any] = Field(default_factory=dict, description="模板参数，必须与模板的占位符一一对应")
+    reason: str = Field(..., description="发送事由（审计用）", max_length=200)
+    reference: str = Field("", description="调用方自己的业务编号，回调中原样带回", max_length=100)
+
+
+class DeliveryOut(Schema):
+    channel: str
+    status: str
+    address: str
+    failure_code: str
+    failure_reason: str
+    sent_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class MessageOut(Schema):
+    id: uuid.UUID
+    template: str
+    template_version: int
+    reference: str
+    status: str = Field(..., description="各通道中最好的状态：delivered > sent > sending > created > expired > failed")
+    test: bool
+    created_at: dt.datetime
+    deliveries: list[DeliveryOut]
+
+
+class MessagePage(Schema):
+    items: list[MessageOut]
+    next_cursor: str | None
+
+
+class ReceiptsOut(Schema):
+    accepted: int
+    duplicate: int
+    unknown: int
+
+
+def _out(message: Message) -> MessageOut:
+    deliveries = sorted(message.deliveries.all(), key=lambda d: d.pk)
+    return MessageOut(
+        id=message.public_id,
+        template=message.template_version.template.code,
+        template_version=message.template_version.version,
+        reference=message.client_reference,
+        status=selectors.message_status(deliveries),
+        test=message.is_test,
+        created_at=message.created_at,
+        deliveries=[_delivery(d) for d in deliveries],
+    )
+
+
+def _delivery(delivery: Delivery) -> DeliveryOut:
+    return DeliveryOut(
+        channel=delivery.channel,
+        status=delivery.state,
+        address=delivery.address_masked,
+        failure_code=delivery.failure_code,
+        failure_reason=delivery.failure_reason,
+        sent_at=delivery.sent_at,
+        finished_at=delivery.finished_at,
+    )
+
+
+@router.post(
+    "/messages",
+    auth=ClientKey(),
+    response={201: MessageOut, 200: MessageOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+    summary="向平台用户发送消息",
+    description="按账号标识或身份证号（服务端匹配）发送；同一 `Idempotency-Key` 重复提交只产生一条消息（返回 200 与原消息）。",
+    operation_id="send_message",
+)
+def send_message(
+    request: HttpRequest, payload: MessageIn, idempotency_key: str = Header("", alias="Idempotency-Key")
+) -> tuple[int, MessageOut]:
+    key: ApiKey = request.auth  # type: ignore[attr-defined]
+    if len(idempotency_key) > 100:
+        raise ValidationFailed("Idempotency-Key 最长 100 个字符。", code="idempotency_key_too_long")
+    recipient = _recipient(payload.recipient)
+    existing = None
+    if idempotency_key:
+        existing = Message.objects.filter(client=key.client, idempotency_key=idempotency_key).first()
+    with transaction.atomic():
+        message = services.message_send(
+            recipient=recipient,
+            template=payload.template,
+            data=payload.data,
+            reason=payload.reason,
+            client=key.client,
+            client_reference=payload.reference,
+            idempotency_key=idempotency_key,
+            is_test=key.kind == ApiKey.Kind.TEST,
+        )
+    return (200 if existing is not None and existing.pk == message.pk else 201), _out(message)
+
+
+def _recipient(given: RecipientIn) -> Account:
+    if (given.account_id is None) == (given.id_number is None):
+        raise ValidationFailed("收件人请二选一：account_id 或 id_number。", code="recipient_ambiguous")
+    if given.account_id is not None:
+        account = Account.objects.filter(public_id=given.account_id, is_active=True).first()
+    else:
+        account = account_find_by_id_number(given.id_number or "")
+    if account is None:
+        raise NotFound("平台上没有这位用户，或其账号已停用。", code="recipient_unknown")
+    return account
+
+
+@router.get(
+    "/messages/{message_id}",
+    auth=ClientKey(),
+    response={200: MessageOut, 401: ErrorOut, 404: ErrorOut, 429: ErrorOut},
+    summary="查询一条消息的投递状态",
+    operation_id="get_message",
+)
+def get_message(request: HttpRequest, message_id: str) -> MessageOut:
+    key: ApiKey = request.auth  # type: ignore[attr-defined]
+    message = selectors.client_message_get(client=key.client, message_id=message_id)
+    if message is None:
+        raise NotFound("没有这条消息。", code="message_unknown")
+    return _out(message)
+
+
+@router.get(
+    "/messages",
+    auth=ClientKey(),
+    response={200: MessagePage, 400: ErrorOut, 401: ErrorOut, 429: ErrorOut},
+    summary="本系统发出的消息（新的在前，游标分页）",
+    operation_id="list_messages",
+)
+def list_messages(request: HttpRequest, cursor: str | None = None, limit: int = 50) -> MessagePage:
+    key: ApiKey = request.auth  # type: ignore[attr-defined]
+    page = selectors.client_messages(client=key.client, cursor=cursor, limit=max(1, min(limit, 200)))
+    return MessagePage(items=[_out(m) for m in page.items], next_cursor=page.next_cursor)
+
+
+@router.post(
+    "/messages/receipts/{provider}",
+    auth=None,
+    response={200: ReceiptsOut, 403: ErrorOut, 404: ErrorOut},
+    summary="短信等通道的送达回执（由通道服务商调用，凭签名认证）",
+    operation_id="post_receipts",
+)
+def post_receipts(request: HttpRequest, provider: str) -> ReceiptsOut:
+    headers = dict(request.headers.items())
+    counts = services.receipts_record(provider_name=provider, body=request.body, headers=headers)
+    return ReceiptsOut(**counts)
