@@ -74,7 +74,10 @@ class MessageOut(Schema):
     template: str
     template_version: int
     reference: str
-    status: str = Field(..., description="各通道中最好的状态：delivered > sent > sending > created > expired > failed")
+    status: str = Field(
+        ...,
+        description="各通道中最好的状态：delivered > sent > sending > created > expired > failed；suppressed 表示收件人关闭了该模板的全部通道",
+    )
     test: bool
     created_at: dt.datetime
     deliveries: list[DeliveryOut]

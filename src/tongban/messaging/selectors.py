@@ -54,12 +54,13 @@ def preference_get(account: Account) -> Preference | None:
 
 def message_status(deliveries: list[Delivery]) -> str:
     """One word for a message: the best state any of its deliveries reached, so a message that
-    reached the inbox while its SMS failed reads as delivered, and its deliveries say the rest."""
+    reached the inbox while its SMS failed reads as delivered, and its deliveries say the rest.
+    A message without deliveries was suppressed by the person's own channel choices."""
     states = {d.state for d in deliveries}
     for state in STATUS_ORDER:
         if state in states:
             return state
-    return "created"
+    return "suppressed"  # the person turned off every channel this template uses
 
 
 def client_message_get(*, client: ApiClient, message_id: str) -> Message | None:

@@ -56,8 +56,8 @@ OUTSIDE_CHANNELS = (Channel.SMS, Channel.EMAIL, Channel.PUSH)
 # Outside channels a person accepts per category until they choose. A template's own channels and
 # fallback chain decide which of them a message actually uses.
 DEFAULT_CHANNELS: dict[str, list[str]] = {
-    Category.CASE_PROGRESS: ["sms", "email"],
-    Category.LICENCE_EXPIRY: ["sms", "email"],
+    Category.CASE_PROGRESS: ["sms", "email", "push"],
+    Category.LICENCE_EXPIRY: ["sms", "email", "push"],
     Category.ACCOUNT_SECURITY: ["sms", "email"],
     Category.NEW_SERVICES: [],
     Category.POLICY: [],
@@ -381,8 +381,10 @@ def _create(
     channels = [c for c in primary_channels(version) if c == Channel.INBOX or c in wanted]
     if account is None:
         channels = [c for c in channels if c != Channel.INBOX]
-    if not channels:
-        raise ValidationFailed("这条消息没有可用的接收方式：模板的通道与收件人的设置或地址都对不上。", code="no_channel")
+        if not channels:
+            raise ValidationFailed("这个模板没有可以发往该地址的通道。", code="no_channel")
+    # A person who turned every channel of this template off gets a message with no deliveries
+    # ("suppressed"): recorded, never an error for the domain that sent it.
     _deliveries(message, version, values, channels, recipient, preference, now, fallback_of=None)
     return message
 
