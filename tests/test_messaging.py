@@ -53,13 +53,13 @@ def receipts(client):
 
 @pytest.mark.django_db
 def test_template_versions_are_kept_and_an_unchanged_save_writes_nothing(templates):
-    spec = dict(
-        code="demo-notice",
-        name="演示通知",
-        category="policy",
-        placeholders=[{"name": "title", "type": "text"}],
-        texts={"inbox_title": "${title}", "inbox_body": "内容：${title}"},
-    )
+    spec = {
+        "code": "demo-notice",
+        "name": "演示通知",
+        "category": "policy",
+        "placeholders": [{"name": "title", "type": "text"}],
+        "texts": {"inbox_title": "${title}", "inbox_body": "内容：${title}"},
+    }
     first = messaging.template_save(actor=None, **spec)
     again = messaging.template_save(actor=None, **spec)
     assert first.pk == again.pk and first.version == 1
