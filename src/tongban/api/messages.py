@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
-from ninja import Field, Header, Router, Schema
+from ninja import Field, Header, Router, Schema, Status
 from ninja.security import HttpBearer
 
 from tongban.api.schemas import ErrorOut
@@ -76,7 +76,9 @@ class MessageOut(Schema):
     reference: str
     status: str = Field(
         ...,
-        description="各通道中最好的状态：delivered > sent > sending > created > expired > failed；suppressed 表示收件人关闭了该模板的全部通道",
+        description=(
+            "各通道中最好的状态：delivered > sent > sending > created > expired > failed；suppressed 表示收件人关闭了该模板的全部通道"
+        ),
     )
     test: bool
     created_at: dt.datetime
@@ -128,16 +130,11 @@ def _delivery(delivery: Delivery) -> DeliveryOut:
     description="按账号标识或身份证号（服务端匹配）发送；同一 `Idempotency-Key` 重复提交只产生一条消息（返回 200 与原消息）。",
     operation_id="send_message",
 )
-def send_message(
-    request: HttpRequest, payload: MessageIn, idempotency_key: str = Header("", alias="Idempotency-Key")
-) -> tuple[int, MessageOut]:
+def send_message(request: HttpRequest, payload: MessageIn, idempotency_key: str = Header("", alias="Idempotency-Key")) -> Status:
     key: ApiKey = request.auth  # type: ignore[attr-defined]
     if len(idempotency_key) > 100:
         raise ValidationFailed("Idempotency-Key 最长 100 个字符。", code="idempotency_key_too_long")
     recipient = _recipient(payload.recipient)
-    existing = None
-    if idempotency_key:
-        existing = Message.objects.filter(client=key.client, idempotency_key=idempotency_key).first()
     with transaction.atomic():
         message = services.message_send(
             recipient=recipient,
@@ -149,7 +146,7 @@ def send_message(
             idempotency_key=idempotency_key,
             is_test=key.kind == ApiKey.Kind.TEST,
         )
-    return (200 if existing is not None and existing.pk == message.pk else 201), _out(message)
+    return Status(200 if getattr(message, "replayed", False) else 201, _out(message))
 
 
 def _recipient(given: RecipientIn) -> Account:

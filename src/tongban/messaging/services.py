@@ -347,6 +347,7 @@ def message_send(
 def _same_or_conflict(existing: Message, version: TemplateVersion, data: dict[str, Any]) -> Message:
     if existing.template_version.template_id != version.template_id or existing.data != data:
         raise Conflict("该幂等键已用于另一条内容不同的消息。", code="idempotency_key_reused")
+    existing.replayed = True  # type: ignore[attr-defined]  # tells the API to answer 200, not 201
     return existing
 
 

@@ -1,0 +1,276 @@
+"""/api/v1/messages for department systems: keys, idempotency, test mode, rate limits, who sees
+what, and signed callbacks to the system's own URL (a real HTTP server on loopback)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+import uuid
+
+import pytest
+from django.db import connection, transaction
+
+from tests.messaging_support import drain
+from tongban.identity import services as identity
+from tongban.messaging import services as messaging
+from tongban.messaging.models import Callback, InboxItem, Message
+
+CASE = {"item": "不动产登记", "case_code": "BDC-2026-0001", "step": "办结", "link": "/my/cases/9"}
+
+
+@pytest.fixture
+def dept_templates(mini, templates):
+    """A template that belongs to 东湖区公安局 (the department of the client below)."""
+    messaging.template_save(
+        actor=None,
+        code="police-notice",
+        name="公安办件通知",
+        category="case_progress",
+        department=mini.police_donghu,
+        placeholders=[{"name": "item", "type": "text"}, {"name": "case_code", "type": "code"}],
+        texts={"inbox_title": "${item}", "inbox_body": "您的${item}（${case_code}）已办结。", "sms_body": "您的${item}已办结。"},
+        fallback={"sms": ["email"]},
+    )
+
+
+@pytest.fixture
+def police_system(mini, dept_templates):
+    client, keys = identity.api_client_create(actor=None, name="公安审批系统", department=mini.police_donghu)
+    return client, keys
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+def _send(client, key, *, recipient, data=None, template="police-notice", idem=None, reference="R-1"):
+    headers = _auth(key)
+    if idem:
+        headers["HTTP_IDEMPOTENCY_KEY"] = idem
+    body = {
+        "template": template,
+        "recipient": recipient,
+        "data": data if data is not None else {"item": "户口迁移", "case_code": "HK-1"},
+        "reason": "办结通知",
+        "reference": reference,
+    }
+    return client.post("/api/v1/messages", data=json.dumps(body), content_type="application/json", **headers)
+
+
+@pytest.mark.django_db
+def test_every_operation_needs_a_valid_key(client, police_system, citizen):
+    _, keys = police_system
+    assert client.post("/api/v1/messages", data="{}", content_type="application/json").status_code == 401
+    assert client.get("/api/v1/messages").status_code == 401
+    assert client.get(f"/api/v1/messages/{uuid.uuid4()}").status_code == 401
+    forged = keys["live"][:-4] + "AAAA"
+    response = _send(client, forged, recipient={"account_id": str(citizen.public_id)})
+    assert response.status_code == 401 and response.json()["code"] == "unauthenticated"
+    swapped = keys["live"].replace("tb_live_", "tb_test_")
+    assert _send(client, swapped, recipient={"account_id": str(citizen.public_id)}).status_code == 401
+    assert not Message.objects.exists()
+
+
+@pytest.mark.django_db
+def test_send_by_account_and_by_id_number_resolved_on_the_server(client, police_system, citizen):
+    _, keys = police_system
+    response = _send(client, keys["live"], recipient={"account_id": str(citizen.public_id)})
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "delivered" and body["test"] is False and body["reference"] == "R-1"
+    assert {d["channel"]: d["status"] for d in body["deliveries"]} == {"inbox": "delivered", "sms": "created"}
+    assert [d["address"] for d in body["deliveries"] if d["channel"] == "sms"] == ["138****5678"]
+    response = _send(client, keys["live"], recipient={"id_number": "11010519491231002x"})
+    assert response.status_code == 201
+    assert Message.objects.get(public_id=response.json()["id"]).recipient == citizen
+    assert "11010519491231002" not in response.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("recipient", "status", "code"),
+    [
+        ({"id_number": "110105194912310021"}, 404, "recipient_unknown"),
+        ({"account_id": str(uuid.UUID(int=1))}, 404, "recipient_unknown"),
+        ({}, 422, "recipient_ambiguous"),
+    ],
+)
+def test_unknown_or_ambiguous_recipients_are_refused(client, police_system, citizen, recipient, status, code):
+    _, keys = police_system
+    response = _send(client, keys["live"], recipient=recipient)
+    assert response.status_code == status and response.json()["code"] == code
+    assert not Message.objects.exists()
+
+
+@pytest.mark.django_db
+def test_bad_template_data_is_a_clear_422(client, police_system, citizen):
+    _, keys = police_system
+    response = _send(client, keys["live"], recipient={"account_id": str(citizen.public_id)}, data={"item": "户口迁移"})
+    assert response.status_code == 422 and response.json()["code"] == "template_data_missing"
+    assert response.json()["details"] == {"missing": ["case_code"]}
+
+
+@pytest.mark.django_db
+def test_a_client_may_only_use_its_departments_templates(client, police_system, citizen):
+    _, keys = police_system
+    response = _send(client, keys["live"], recipient={"account_id": str(citizen.public_id)}, template="account-otp", data={})
+    assert response.status_code == 403 and response.json()["code"] == "template_forbidden"
+
+
+@pytest.mark.django_db
+def test_the_same_idempotency_key_has_one_effect(client, police_system, citizen):
+    _, keys = police_system
+    first = _send(client, keys["live"], recipient={"account_id": str(citizen.public_id)}, idem="case-9-done")
+    again = _send(client, keys["live"], recipient={"account_id": str(citizen.public_id)}, idem="case-9-done")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"] and Message.objects.count() == 1
+    other = _send(
+        client, keys["live"], recipient={"account_id": str(citizen.public_id)}, idem="case-9-done", data={"item": "别的", "case_code": "X"}
+    )
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_requests_with_one_idempotency_key_at_once_make_one_message(police_system, citizen):
+    from django.test import Client
+
+    _, keys = police_system
+    barrier = threading.Barrier(4)
+    codes: list[int] = []
+
+    def post() -> None:
+        barrier.wait()
+        try:
+            codes.append(_send(Client(), keys["live"], recipient={"account_id": str(citizen.public_id)}, idem="same").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(codes) == [200, 200, 200, 201]
+    assert Message.objects.count() == 1 and InboxItem.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_test_keys_check_everything_and_reach_no_one(client, police_system, citizen):
+    _, keys = police_system
+    response = _send(client, keys["test"], recipient={"account_id": str(citizen.public_id)})
+    assert response.status_code == 201 and response.json()["test"] is True
+    assert not InboxItem.objects.exists()
+    assert drain() == 0
+    bad = _send(client, keys["test"], recipient={"account_id": str(citizen.public_id)}, data={})
+    assert bad.status_code == 422
+
+
+@pytest.mark.django_db
+def test_a_client_sees_only_its_own_messages(client, mini, police_system, citizen, dept_templates):
+    _, keys = police_system
+    _, other_keys = identity.api_client_create(actor=None, name="另一个系统", department=mini.police_donghu)
+    mine = _send(client, keys["live"], recipient={"account_id": str(citizen.public_id)}).json()["id"]
+    assert client.get(f"/api/v1/messages/{mine}", **_auth(keys["live"])).status_code == 200
+    response = client.get(f"/api/v1/messages/{mine}", **_auth(other_keys["live"]))
+    assert response.status_code == 404 and response.json()["code"] == "message_unknown"
+    assert client.get("/api/v1/messages", **_auth(other_keys["live"])).json() == {"items": [], "next_cursor": None}
+    listed = client.get("/api/v1/messages?limit=1", **_auth(keys["live"])).json()
+    assert [m["id"] for m in listed["items"]] == [mine]
+
+
+@pytest.mark.django_db
+def test_listing_pages_with_a_cursor(client, police_system, citizen):
+    _, keys = police_system
+    ids = [_send(client, keys["live"], recipient={"account_id": str(citizen.public_id)}).json()["id"] for _ in range(3)]
+    first = client.get("/api/v1/messages?limit=2", **_auth(keys["live"])).json()
+    second = client.get(f"/api/v1/messages?limit=2&cursor={first['next_cursor']}", **_auth(keys["live"])).json()
+    assert [m["id"] for m in first["items"] + second["items"]] == list(reversed(ids))
+    assert second["next_cursor"] is None
+
+
+@pytest.mark.django_db
+def test_each_client_has_its_own_rate_limit(client, police_system, citizen):
+    from django.core.cache import cache
+
+    cache.clear()
+    system, keys = police_system
+    system.rate_limit_per_minute = 2
+    system.save()
+    codes = [_send(client, keys["live"], recipient={"account_id": str(citizen.public_id)}).status_code for _ in range(3)]
+    assert codes == [201, 201, 429]
+    assert Message.objects.count() == 2
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    answers: list[int] = []
+    got: list[tuple[dict[str, str], bytes]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.got.append((dict(self.headers), body))
+        self.send_response(self.answers.pop(0) if self.answers else 200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver():
+    _Receiver.answers, _Receiver.got = [], []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.django_db
+def test_delivery_reports_are_posted_signed_and_retried(client, police_system, citizen, receiver, settings):
+    settings.MESSAGING_RETRY_SECONDS = 0
+    system, keys = police_system
+    system.callback_url = f"http://127.0.0.1:{receiver.server_port}/tongban/callback"
+    system.save()
+    _Receiver.answers = [500]  # the first post fails; the retry gets through
+    response = _send(client, keys["live"], recipient={"account_id": str(citizen.public_id)}, reference="BDC-9")
+    drain()
+    inbox_report = Callback.objects.get(delivery__channel="inbox")
+    assert inbox_report.state == "done" and inbox_report.attempts == 2
+    headers, body = _Receiver.got[-1]
+    payload = json.loads(body)
+    assert payload["message_id"] == response.json()["id"] and payload["reference"] == "BDC-9" and payload["status"] == "delivered"
+    expected = hmac.new(system.callback_secret.encode(), headers["X-Tongban-Timestamp"].encode() + b"." + body, hashlib.sha256).hexdigest()
+    assert headers["X-Tongban-Signature"] == expected and headers["X-Tongban-Event"] == payload["id"]
+
+
+@pytest.mark.django_db
+def test_a_callback_that_keeps_failing_ends_failed_and_can_be_re_driven(client, police_system, citizen, receiver, settings, operator):
+    settings.MESSAGING_RETRY_SECONDS = 0
+    settings.CALLBACK_MAX_ATTEMPTS = 2
+    system, keys = police_system
+    system.callback_url = f"http://127.0.0.1:{receiver.server_port}/cb"
+    system.save()
+    _Receiver.answers = [503, 503]
+    _send(client, keys["live"], recipient={"account_id": str(citizen.public_id)})
+    drain()
+    report = Callback.objects.get(delivery__channel="inbox")
+    assert report.state == "failed" and report.last_error == "HTTP 503" and report.attempts == 2
+    messaging.callback_redrive(actor=operator, callback_id=report.pk, reason="对方系统已恢复")
+    drain()
+    report.refresh_from_db()
+    assert report.state == "done"
+
+
+@pytest.mark.django_db
+def test_sends_inside_a_failed_transaction_leave_no_message_and_no_callback(police_system, citizen):
+    system, _ = police_system
+    system.callback_url = "http://127.0.0.1:9/never"
+    system.save()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        messaging.message_send(recipient=citizen, template="police-notice", data={"item": "a", "case_code": "B"}, reason="x", client=system)
+        raise RuntimeError
+    assert not Message.objects.exists() and not Callback.objects.exists()
