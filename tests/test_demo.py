@@ -113,3 +113,20 @@ def test_zones_and_search_work_on_the_demo(demo):
     assert "出生登记（落户）" in [hit.item.name for hit in search.search_items("出生", division=province).hits][:3]
     hit = search.search_items("上户口", division=donghu).hits[0]
     assert hit.direct is not None and hit.direct.division == donghu
+
+
+@pytest.mark.django_db
+def test_the_demo_message_centre(demo):
+    from tongban.identity.models import Account
+    from tongban.identity.services import api_key_authenticate
+    from tongban.messaging.models import InboxItem, Message, Template
+
+    zhang = Account.objects.get(username="citizen.zhang")
+    assert zhang.mobile == "13800138000" and zhang.check_password("Tongban-Demo-2026")
+    assert InboxItem.objects.filter(account=zhang).count() == 3  # loaded twice, sent once
+    assert Message.objects.filter(recipient__username="citizen.li").count() == 3
+    assert Template.objects.filter(code__in=["account-otp", "case-progress", "donghu-police-done"]).count() == 3
+    client = demo["first"]["api_client"]
+    assert api_key_authenticate(client.live_key).client.name == client.name
+    assert api_key_authenticate(client.test_key).kind == "test"
+    assert demo["second"]["api_client"].live_key == client.live_key

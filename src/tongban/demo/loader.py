@@ -17,6 +17,7 @@ from tongban.catalog import services as catalog
 from tongban.catalog.models import BaseItem, Implementation, Status
 from tongban.demo import departments as dept_data
 from tongban.demo import divisions as div_data
+from tongban.demo import messages as demo_messages
 from tongban.demo import themes as theme_data
 from tongban.demo.codes import credit_code
 from tongban.demo.items_enterprise import ITEMS as ENTERPRISE_ITEMS
@@ -300,6 +301,9 @@ def load_demo() -> dict[str, Any]:
         load_zones()
         load_synonyms()
         accounts = load_accounts()
+        citizens = demo_messages.load_citizens(DEMO_PASSWORD)
+        accounts += [DemoAccount(c.username, DEMO_PASSWORD, "市民", "门户 /login/") for c in citizens]
+        api_client = demo_messages.load_messaging(citizens)
     indexed = search_rebuild()
     return {
         "divisions": len(divisions),
@@ -309,4 +313,5 @@ def load_demo() -> dict[str, Any]:
         "implementations": Implementation.objects.count(),
         "indexed": indexed,
         "accounts": accounts,
+        "api_client": api_client,
     }

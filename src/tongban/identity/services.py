@@ -117,9 +117,10 @@ def api_client_create(
     return client, keys
 
 
-def api_key_issue(*, actor: Any, client: ApiClient, kind: str) -> str:
-    prefix = secrets.token_hex(6)
-    raw = f"tb_{kind}_{prefix}{secrets.token_urlsafe(32)}"
+def api_key_issue(*, actor: Any, client: ApiClient, kind: str, demo_secret: str = "") -> str:
+    """Issue a key. ``demo_secret`` makes a predictable key for the demo province only."""
+    prefix = secrets.token_hex(6) if not demo_secret else hashlib.sha256(demo_secret.encode()).hexdigest()[:12]
+    raw = f"tb_{kind}_{prefix}{demo_secret or secrets.token_urlsafe(32)}"
     with transaction.atomic():
         ApiKey.objects.create(client=client, kind=kind, prefix=prefix, secret_hash=_key_digest(raw))
         audit_record(
