@@ -58,8 +58,8 @@ def test_a_worker_killed_mid_send_loses_nothing_and_sends_once(templates, citize
         message = messaging.message_send(recipient=citizen, template="case-progress", data=CASE, reason="测试")
     sms = message.deliveries.get(channel="sms")
 
-    # The gateway takes the message, then holds its answer for 3 s (half the latency): the worker dies waiting.
-    first = _worker(live_server, SMS_SANDBOX_LATENCY_MS="6000")
+    # The gateway takes the message, then holds its answer for 5 s (half the latency): the worker dies waiting.
+    first = _worker(live_server, SMS_SANDBOX_LATENCY_MS="10000")
     try:
         assert _wait(SandboxSms.objects.exists, 30), "the gateway never received the message"
         first.send_signal(signal.SIGKILL)
@@ -72,7 +72,7 @@ def test_a_worker_killed_mid_send_loses_nothing_and_sends_once(templates, citize
 
     second = _worker(live_server, SMS_SANDBOX_LATENCY_MS="0")
     try:
-        assert _wait(lambda: Delivery.objects.get(pk=sms.pk).state == "delivered", 60), second.stderr
+        assert _wait(lambda: Delivery.objects.get(pk=sms.pk).state == "delivered", 90), second.stderr
     finally:
         second.send_signal(signal.SIGTERM)
         try:

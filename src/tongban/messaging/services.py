@@ -304,10 +304,24 @@ def _masked(channel: str, address: str) -> str:
     return ""
 
 
-def _task_for(channel: str) -> Any:
+def _enqueue(delivery: Delivery) -> None:
+    """Queue a delivery on its channel's queue (at ``not_before`` if set) and remember the task,
+    so the sweep can tell a delivery that waits in a long queue from one whose task was lost."""
     from tongban.messaging import tasks
 
-    return tasks.deliver.using(queue_name=f"messages-{channel}")
+    task = tasks.deliver.using(queue_name=f"messages-{delivery.channel}")
+    if delivery.not_before:
+        task = task.using(run_after=delivery.not_before)
+    delivery.task_id = str(task.enqueue(delivery.pk).id)
+    Delivery.objects.filter(pk=delivery.pk).update(task_id=delivery.task_id)
+
+
+def _enqueue_callback(callback: Callback, run_after: dt.datetime | None = None) -> None:
+    from tongban.messaging import tasks
+
+    task = tasks.callback_post.using(run_after=run_after) if run_after else tasks.callback_post
+    callback.task_id = str(task.enqueue(callback.pk).id)
+    Callback.objects.filter(pk=callback.pk).update(task_id=callback.task_id)
 
 
 def message_send(
@@ -452,10 +466,7 @@ def _deliveries(
         )
     for delivery in made:
         if delivery.state == Delivery.State.CREATED:
-            task = _task_for(delivery.channel)
-            if delivery.not_before:
-                task = task.using(run_after=delivery.not_before)
-            task.enqueue(delivery.pk)
+            _enqueue(delivery)
         elif delivery.state in Delivery.TERMINAL:
             _callback(delivery, message)
     for delivery in failed:
@@ -515,9 +526,7 @@ def _callback(delivery: Delivery, message: Message) -> None:
             "at": (delivery.finished_at or timezone.now()).isoformat(),
         },
     )
-    from tongban.messaging import tasks
-
-    tasks.callback_post.enqueue(callback.pk)
+    _enqueue_callback(callback)
 
 
 # --- the delivery worker -------------------------------------------------------------------------
@@ -624,7 +633,7 @@ def _record(
             delivery.not_before = now + timedelta(seconds=delay)
             delivery.failure_code, delivery.failure_reason = failure.code[:40], failure.reason[:200]
             delivery.save(update_fields=["state", "lease_until", "not_before", "failure_code", "failure_reason", "updated_at"])
-            _task_for(delivery.channel).using(run_after=delivery.not_before).enqueue(delivery.pk)
+            _enqueue(delivery)
             return "retry"
         attempt.outcome = "failed"
         attempt.save()
@@ -713,15 +722,23 @@ def messaging_sweep(*, limit: int = 500) -> dict[str, int]:
     - a pending callback long past due: queue it again"""
     now = timezone.now()
     counts = {"requeued": 0, "expired": 0, "callbacks": 0}
-    stale = list(Delivery.objects.filter(state=Delivery.State.SENDING, lease_until__lt=now).values_list("pk", "channel")[:limit]) + list(
+    from tongban.messaging import tasks
+
+    lease = timedelta(seconds=settings.MESSAGING_LEASE_SECONDS)
+    stale = list(Delivery.objects.filter(state=Delivery.State.SENDING, lease_until__lt=now).order_by("updated_at")[:limit]) + list(
         Delivery.objects.filter(state=Delivery.State.CREATED, updated_at__lt=now - timedelta(minutes=2), expires_at__gt=now)
         .exclude(not_before__gt=now - timedelta(minutes=2))
-        .values_list("pk", "channel")[:limit]
+        .order_by("updated_at")[:limit]
     )
-    for pk, channel in stale:
-        _task_for(channel).enqueue(pk)
-        Delivery.objects.filter(pk=pk).update(updated_at=now)
+    alive = tasks.live_task_ids([d.task_id for d in stale if d.task_id], running_since=now - lease)
+    waiting = []
+    for delivery in stale:
+        if delivery.task_id in alive:
+            waiting.append(delivery.pk)  # still queued behind others: look again later
+            continue
+        _enqueue(delivery)
         counts["requeued"] += 1
+    Delivery.objects.filter(pk__in=waiting).update(updated_at=now)
     for delivery in Delivery.objects.select_related("message__template_version__template").filter(
         state=Delivery.State.CREATED, expires_at__lte=now
     )[:limit]:
@@ -737,13 +754,12 @@ def messaging_sweep(*, limit: int = 500) -> dict[str, int]:
             if locked.state == Delivery.State.SENT:
                 _finish(locked, Delivery.State.EXPIRED, now, "no_receipt", "超过时限未收到运营商回执")
                 counts["expired"] += 1
-    from tongban.messaging import tasks
-
-    for pk in Callback.objects.filter(state=Callback.State.PENDING, created_at__lt=now - timedelta(minutes=5), attempts=0).values_list(
-        "pk", flat=True
-    )[:limit]:
-        tasks.callback_post.enqueue(pk)
-        counts["callbacks"] += 1
+    pending = list(Callback.objects.filter(state=Callback.State.PENDING, created_at__lt=now - timedelta(minutes=5)).order_by("id")[:limit])
+    alive = tasks.live_task_ids([c.task_id for c in pending if c.task_id], running_since=now - timedelta(minutes=5))
+    for callback in pending:
+        if callback.task_id not in alive:
+            _enqueue_callback(callback)
+            counts["callbacks"] += 1
     return counts
 
 
@@ -777,7 +793,7 @@ def delivery_redrive(*, actor: Any, delivery_id: int, reason: str) -> Delivery:
             after={"state": "created"},
             reason=reason,
         )
-        _task_for(delivery.channel).enqueue(delivery.pk)
+        _enqueue(delivery)
     return delivery
 
 
@@ -833,10 +849,8 @@ def callback_deliver(callback_id: int, *, transport: Any = None) -> str:
             )
             return "failed"
         callback.save(update_fields=["last_error"])
-        from tongban.messaging import tasks
-
         delay = settings.MESSAGING_RETRY_SECONDS * (2 ** (callback.attempts - 1))
-        tasks.callback_post.using(run_after=now + timedelta(seconds=delay)).enqueue(callback.pk)
+        _enqueue_callback(callback, run_after=now + timedelta(seconds=delay))
         return "retry"
 
 
@@ -854,9 +868,7 @@ def callback_redrive(*, actor: Any, callback_id: int, reason: str) -> Callback:
         audit_record(
             actor=actor, action="message_callback.redrive", object_type="api_client", object_id=str(callback.client_id), reason=reason
         )
-        from tongban.messaging import tasks
-
-        tasks.callback_post.enqueue(callback.pk)
+        _enqueue_callback(callback)
     return callback
 
 
