@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -25,13 +26,14 @@ class Command(BaseCommand):
             f"{summary['implementations']} 条实施清单，已建索引 {summary['indexed']} 项。"
         )
         self.stdout.write("")
-        self.stdout.write("演示账号（工作人员登录 http://127.0.0.1:8000/console/ ，市民登录 http://127.0.0.1:8000/login/ ）：")
+        site = f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+        self.stdout.write(f"演示账号（工作人员登录 {site}/console/ ，市民登录 {site}/login/ ）：")
         for account in summary["accounts"]:
             self.stdout.write(f"  {account.role:<10} 用户名 {account.username:<14} 密码 {account.password}   {account.where}")
         client = summary.get("api_client")
         if client is not None:
             self.stdout.write("")
-            self.stdout.write(f"部门系统接口（{client.name}，仅限演示）：POST http://127.0.0.1:8000/api/v1/messages")
+            self.stdout.write(f"部门系统接口（{client.name}，仅限演示）：POST {site}/api/v1/messages")
             self.stdout.write(f"  正式密钥 {client.live_key}")
             self.stdout.write(f"  测试密钥 {client.test_key}   （消息只校验和记录，不会发给任何人）")
         self.stdout.write("")
