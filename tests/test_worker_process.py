@@ -83,3 +83,30 @@ def test_a_worker_killed_mid_send_loses_nothing_and_sends_once(templates, citize
     assert SandboxSms.objects.count() == 1  # one SMS on the phone
     assert sms.attempts == 1 and sms.attempt_log.get().outcome == "accepted"
     assert sms.provider_message_id == SandboxSms.objects.get().provider_message_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_sms_gateway_does_not_hold_up_email(templates, citizen, live_server):
+    messaging.template_save(
+        actor=None,
+        code="both-channels",
+        name="短信和邮件",
+        category="case_progress",
+        placeholders=[],
+        texts={"sms_body": "您有新的办件进度。", "email_subject": "办件进度", "email_body": "您有新的办件进度。"},
+    )
+    with transaction.atomic():
+        for _ in range(5):
+            messaging.message_send(recipient=citizen, template="both-channels", data={}, reason="测试")
+    worker = _worker(live_server, SMS_SANDBOX_LATENCY_MS="4000", EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
+    try:
+        all_mail_sent = _wait(lambda: Delivery.objects.filter(channel="email", state="sent").count() == 5, 20)
+        sms_done = Delivery.objects.filter(channel="sms").exclude(state__in=["created", "sending"]).count()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    assert all_mail_sent
+    assert sms_done <= 3  # five SMS at 4 s each take 20 s on their own queue; the e-mails did not wait for them
