@@ -14,6 +14,7 @@ import pytest
 from django.db import connection, transaction
 
 from tests.messaging_support import drain
+from tongban.common.models import AuditEvent
 from tongban.identity import services as identity
 from tongban.messaging import services as messaging
 from tongban.messaging.models import Callback, InboxItem, Message
@@ -111,6 +112,8 @@ def test_bad_template_data_is_a_clear_422(client, police_system, citizen):
     response = _send(client, keys["live"], recipient={"account_id": str(citizen.public_id)}, data={"item": "户口迁移"})
     assert response.status_code == 422 and response.json()["code"] == "template_data_missing"
     assert response.json()["details"] == {"missing": ["case_code"]}
+    refused = AuditEvent.objects.get(action="message.refused")
+    assert refused.after["code"] == "template_data_missing" and refused.object_id == str(police_system[0].public_id)
 
 
 @pytest.mark.django_db

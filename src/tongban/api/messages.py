@@ -19,6 +19,7 @@ from ninja import Field, Header, Router, Schema, Status
 from ninja.security import HttpBearer
 
 from tongban.api.schemas import ErrorOut
+from tongban.common.audit import audit_record
 from tongban.common.errors import DomainError, NotFound, ValidationFailed
 from tongban.common.ratelimit import over_limit
 from tongban.identity.models import Account, ApiKey
@@ -134,19 +135,36 @@ def send_message(request: HttpRequest, payload: MessageIn, idempotency_key: str 
     key: ApiKey = request.auth  # type: ignore[attr-defined]
     if len(idempotency_key) > 100:
         raise ValidationFailed("Idempotency-Key 最长 100 个字符。", code="idempotency_key_too_long")
-    recipient = _recipient(payload.recipient)
-    with transaction.atomic():
-        message = services.message_send(
-            recipient=recipient,
-            template=payload.template,
-            data=payload.data,
-            reason=payload.reason,
-            client=key.client,
-            client_reference=payload.reference,
-            idempotency_key=idempotency_key,
-            is_test=key.kind == ApiKey.Kind.TEST,
+    try:
+        recipient = _recipient(payload.recipient)
+        with transaction.atomic():
+            message = _send(key, recipient, payload, idempotency_key)
+    except DomainError as exc:
+        # A refused send leaves a trace for the department and the operators (never the data:
+        # it may hold personal details).
+        audit_record(
+            actor=None,
+            action="message.refused",
+            object_type="api_client",
+            object_id=str(key.client.public_id),
+            after={"code": exc.code, "template": payload.template[:64], "reference": payload.reference},
+            reason=exc.message,
         )
+        raise
     return Status(200 if getattr(message, "replayed", False) else 201, _out(message))
+
+
+def _send(key: ApiKey, recipient: Account, payload: MessageIn, idempotency_key: str) -> Message:
+    return services.message_send(
+        recipient=recipient,
+        template=payload.template,
+        data=payload.data,
+        reason=payload.reason,
+        client=key.client,
+        client_reference=payload.reference,
+        idempotency_key=idempotency_key,
+        is_test=key.kind == ApiKey.Kind.TEST,
+    )
 
 
 def _recipient(given: RecipientIn) -> Account:

@@ -35,7 +35,7 @@ from tongban.common.crypto import seal, unseal
 from tongban.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tongban.common.masking import mask_email, mask_mobile
 from tongban.identity.models import Account, ApiClient
-from tongban.messaging import providers, rendering
+from tongban.messaging import metrics, providers, rendering
 from tongban.messaging.models import (
     INTRUSIVE_CHANNELS,
     MANDATORY_CATEGORIES,
@@ -398,6 +398,7 @@ def _create(
         channels = [c for c in channels if c != Channel.INBOX]
         if not channels:
             raise ValidationFailed("这个模板没有可以发往该地址的通道。", code="no_channel")
+    metrics.count_accepted(tpl.category)
     # A person who turned every channel of this template off gets a message with no deliveries
     # ("suppressed"): recorded, never an error for the domain that sent it.
     _deliveries(message, version, values, channels, recipient, preference, now, fallback_of=None)
@@ -454,6 +455,9 @@ def _deliveries(
                     delivery.not_before = quiet
         made.append(delivery)
     Delivery.objects.bulk_create(made)
+    for delivery in made:
+        if delivery.state in Delivery.TERMINAL:
+            metrics.count_finished(delivery.channel, delivery.state)
     if message.recipient_id and Channel.INBOX in channels and not message.is_test:
         inbox = next(d for d in made if d.channel == Channel.INBOX)
         InboxItem.objects.create(
@@ -539,6 +543,7 @@ def _finish(delivery: Delivery, state: str, now: dt.datetime, code: str = "", re
     delivery.failure_code = code[:40]
     delivery.failure_reason = reason[:200]
     delivery.save(update_fields=["state", "finished_at", "lease_until", "failure_code", "failure_reason", "updated_at"])
+    metrics.count_finished(delivery.channel, state)
     message = delivery.message
     if state in (Delivery.State.FAILED, Delivery.State.EXPIRED):
         audit_record(
@@ -585,6 +590,7 @@ def delivery_attempt(delivery_id: int) -> str:
     outgoing = providers.Outgoing(
         key=str(attempt.key), address=address, subject=delivery.subject, body=delivery.body, unsubscribe_url=unsubscribe_url
     )
+    started = time.monotonic()
     try:
         accepted = provider.send(outgoing)
         failure: providers.ProviderFailure | None = None
@@ -592,6 +598,8 @@ def delivery_attempt(delivery_id: int) -> str:
         failure = exc
     except Exception as exc:  # noqa: BLE001 - a vendor SDK raising anything else is a temporary fault
         failure = providers.TemporaryFailure("provider_error", f"通道异常：{exc.__class__.__name__}")
+    outcome = "accepted" if failure is None else ("temporary" if failure.temporary else "refused")
+    metrics.PROVIDER_SECONDS.labels(provider.name, outcome).observe(time.monotonic() - started)
     return _record(delivery.pk, attempt.pk, provider, accepted if failure is None else None, failure)
 
 
