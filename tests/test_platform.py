@@ -68,6 +68,11 @@ PUBLIC = {
     "portal:zone",
     "portal:halls",
     "portal:mode",
+    # Citizen sign-in and sign-out (sign-out is POST only); one-click unsubscribe from an e-mail,
+    # where the signed token in the address is the permission (tests/test_inbox_pages.py).
+    "portal:login",
+    "portal:logout",
+    "portal:unsubscribe",
     "console:login",
     "admin:login",
     "admin:logout",
@@ -119,6 +124,13 @@ def test_every_route_requires_the_right_authentication(client):
                 assert response.status_code in (302, 403, 404, 405), (method, url, response.status_code)
                 if response.status_code == 302:
                     assert response["Location"].startswith("/console/login"), (method, url)
+            continue
+        if route.startswith("my/"):
+            # A citizen's own pages: anonymous visitors are sent to the portal's sign-in page.
+            for method in ("get", "post"):
+                response = getattr(client, method)(url)
+                assert response.status_code == 302, (method, url, response.status_code)
+                assert response["Location"].startswith("/login/"), (method, url)
             continue
         unlisted.append(route)
     assert unlisted == [], f"routes nobody decided about: {unlisted}"

@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from tongban.web.portal import views
+from tongban.web.portal import account, inbox, views
 
 app_name = "portal"
 
@@ -14,4 +14,15 @@ urlpatterns = [
     path("zones/<str:code>", views.zone, name="zone"),
     path("halls", views.halls, name="halls"),
     path("mode/<str:mode>", views.mode, name="mode"),
+    path("login/", account.login_view, name="login"),
+    path("logout/", account.logout_view, name="logout"),
+    path("my/messages/", inbox.inbox_list, name="inbox"),
+    path("my/messages/read-all/", inbox.inbox_read_all, name="inbox_read_all"),
+    path("my/messages/settings/", inbox.inbox_settings, name="inbox_settings"),
+    # Any id reaches the view (which answers 404 for a malformed one), so an anonymous visitor
+    # is always sent to sign in first and learns nothing from the address.
+    path("my/messages/<str:item_id>/", inbox.inbox_item, name="inbox_item"),
+    path("my/messages/<str:item_id>/archive/", inbox.inbox_archive, name="inbox_archive"),
+    # The e-mail's link (messaging.services) has no trailing slash; both forms work without a redirect.
+    re_path(r"^messages/unsubscribe/(?P<token>[\w.:-]+)/?$", inbox.unsubscribe, name="unsubscribe"),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
+from django.contrib.auth import logout
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -254,8 +255,9 @@ def mode(request: HttpRequest, mode: str) -> HttpResponse:
     """Switch care mode (长辈模式) or kiosk mode on or off for this device."""
     cookies = {"care": CARE_COOKIE, "kiosk": KIOSK_COOKIE}
     if mode == "kiosk-reset":
-        # A hall terminal's session ends (idle or 结束使用): forget the last person's choices,
-        # stay a kiosk, start again from the home page.
+        # A hall terminal's session ends (idle or 结束使用): sign the last person out, forget
+        # their choices, stay a kiosk, start again from the home page.
+        logout(request)
         response = HttpResponseRedirect("/")
         for cookie in (CARE_COOKIE, HALL_COOKIE):
             response.delete_cookie(cookie, samesite="Lax")
