@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from tongban.web.console import calendar_views, transfer_views, views, zone_views
+from tongban.web.console import calendar_views, messaging_views, transfer_views, views, zone_views
 from tongban.web.console.forms import ConsoleLoginForm
 
 app_name = "console"
@@ -41,4 +41,16 @@ urlpatterns = [
     path("calendar/override", calendar_views.override_set, name="override_set"),
     path("calendar/override/delete", calendar_views.override_delete, name="override_delete"),
     path("calendar/year", calendar_views.calendar_year, name="calendar_year"),
+    # message centre
+    path("messages/", messaging_views.overview, name="messages"),
+    path("messages/failures", messaging_views.failures, name="message_failures"),
+    path("messages/deliveries/<int:delivery_id>/redrive", messaging_views.delivery_redrive, name="message_delivery_redrive"),
+    path("messages/callbacks/<int:callback_id>/redrive", messaging_views.callback_redrive, name="message_callback_redrive"),
+    path("messages/sandbox-sms", messaging_views.sandbox_sms, name="message_sandbox"),
+    path("messages/support", messaging_views.support, name="message_support"),
+    path("messages/templates", messaging_views.templates, name="message_templates"),
+    path("messages/templates/new", messaging_views.template_new, name="message_template_new"),
+    path("messages/templates/<slug:code>", messaging_views.template_detail, name="message_template"),
+    path("messages/templates/<slug:code>/edit", messaging_views.template_edit, name="message_template_edit"),
+    path("messages/clients", messaging_views.api_clients, name="message_clients"),
 ]
