@@ -385,11 +385,13 @@ def test_sign_in_rotates_the_session_and_follows_a_safe_next(client, citizen, te
     send(citizen)
     page = page_text(client.get("/login/?next=/my/messages/"))
     assert 'name="next" value="/my/messages/"' in page
-    client.get("/my/messages/")  # an anonymous session cookie, if any
-    before = client.cookies.get("sessionid")
+    planted = client.session  # a session that existed before sign-in (one an attacker could have fixed)
+    planted["seen"] = True
+    planted.save()
+    before = client.cookies["sessionid"].value
     response = client.post("/login/", {"username": "zhangxm", "password": CITIZEN_PASSWORD, "next": "/my/messages/"})
     assert response.status_code == 302 and response["Location"] == "/my/messages/"
-    assert client.cookies["sessionid"].value != (before.value if before else "")
+    assert client.cookies["sessionid"].value != before
     page = page_text(client.get("/my/messages/"))
     assert "张**" in page and ">退出</button>" in page
     assert badge(client.get("/my/messages/settings/")) == "1"

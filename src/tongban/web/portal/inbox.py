@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from tongban.common.errors import DomainError, NotFound
 from tongban.common.masking import mask_name
 from tongban.common.pagination import BadCursor
+from tongban.identity.models import Account
 from tongban.messaging import selectors as inbox
 from tongban.messaging import services as messaging
 from tongban.messaging.models import MANDATORY_CATEGORIES, Category, Channel
@@ -56,6 +57,13 @@ def iso(value: dt.datetime | None) -> str:
     return timezone.localtime(value, LOCAL).isoformat(timespec="minutes") if value else ""
 
 
+def _me(request: HttpRequest) -> Account:
+    """The signed-in citizen (the views below are all behind citizen_required)."""
+    account = visitor(request).citizen
+    assert account is not None
+    return account
+
+
 def _category_label(code: str) -> str:
     try:
         return str(Category(code).label)
@@ -67,7 +75,7 @@ def _category_label(code: str) -> str:
 @citizen_required
 @require_GET
 def inbox_list(request: HttpRequest) -> HttpResponse:
-    account = visitor(request).citizen
+    account = _me(request)
     box = request.GET.get("box", "all")
     if box not in BOXES:
         box = "all"
@@ -75,7 +83,7 @@ def inbox_list(request: HttpRequest) -> HttpResponse:
     error = ""
     status = 200
     try:
-        page = inbox.inbox_list(account=account, archived=box == "archived", unread_only=box == "unread", cursor=cursor, limit=PAGE_SIZE)  # type: ignore[arg-type]
+        page = inbox.inbox_list(account=account, archived=box == "archived", unread_only=box == "unread", cursor=cursor, limit=PAGE_SIZE)
     except BadCursor as exc:
         page, error, status = None, exc.message, 400
     return render(
@@ -84,7 +92,6 @@ def inbox_list(request: HttpRequest) -> HttpResponse:
         {
             "box": box,
             "boxes": BOXES,
-            "page": page,
             "items": page.items if page else [],
             "next_cursor": page.next_cursor if page else None,
             "paged": bool(cursor),
@@ -100,7 +107,7 @@ def inbox_list(request: HttpRequest) -> HttpResponse:
 @citizen_required
 @require_POST
 def inbox_read_all(request: HttpRequest) -> HttpResponse:
-    count = messaging.inbox_mark_all_read(account=visitor(request).citizen)  # type: ignore[arg-type]
+    count = messaging.inbox_mark_all_read(account=_me(request))
     visitor(request).forget_unread()
     messages.success(request, f"已将 {count} 条消息标为已读。" if count else "没有未读消息。")
     return HttpResponseRedirect(reverse("portal:inbox"))
@@ -141,7 +148,7 @@ def _message_missing(request: HttpRequest) -> HttpResponse:
 def inbox_item(request: HttpRequest, item_id: str) -> HttpResponse:
     """One message; opening it marks it read. Another person's message is as missing as no message."""
     try:
-        item = messaging.inbox_mark_read(account=visitor(request).citizen, item_id=item_id)  # type: ignore[arg-type]
+        item = messaging.inbox_mark_read(account=_me(request), item_id=item_id)
     except NotFound:
         return _message_missing(request)
     visitor(request).forget_unread()
@@ -167,7 +174,7 @@ def inbox_item(request: HttpRequest, item_id: str) -> HttpResponse:
 def inbox_archive(request: HttpRequest, item_id: str) -> HttpResponse:
     archived = request.POST.get("archived", "1") != "0"
     try:
-        item = messaging.inbox_archive(account=visitor(request).citizen, item_id=item_id, archived=archived)  # type: ignore[arg-type]
+        item = messaging.inbox_archive(account=_me(request), item_id=item_id, archived=archived)
     except NotFound:
         return _message_missing(request)
     if archived:
@@ -214,8 +221,7 @@ def _settings_rows(chosen: dict[str, list[str]]) -> list[dict[str, Any]]:
 @citizen_required
 @require_http_methods(["GET", "POST"])
 def inbox_settings(request: HttpRequest) -> HttpResponse:
-    account = visitor(request).citizen
-    assert account is not None
+    account = _me(request)
     errors: dict[str, str] = {}
     if request.method == "POST":
         channels = {c.value: request.POST.getlist(f"channel-{c.value}") for c in Category if c not in MANDATORY_CATEGORIES}
@@ -240,7 +246,7 @@ def inbox_settings(request: HttpRequest) -> HttpResponse:
         if not errors:
             messages.success(request, "消息设置已保存。")
             return HttpResponseRedirect(reverse("portal:inbox_settings"))
-        form = {"channels": channels, "quiet_start": quiet_start_raw, "quiet_end": quiet_end_raw}
+        form: dict[str, Any] = {"channels": channels, "quiet_start": quiet_start_raw, "quiet_end": quiet_end_raw}
         status = 400
     else:
         preference = inbox.preference_get(account)
@@ -253,7 +259,7 @@ def inbox_settings(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/message_settings.html",
-        {"rows": _settings_rows(form["channels"]), "form": form, "errors": errors},  # type: ignore[arg-type]
+        {"rows": _settings_rows(form["channels"]), "form": form, "errors": errors},
         status=status,
     )
 
