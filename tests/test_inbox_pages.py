@@ -356,6 +356,18 @@ def test_unsubscribe_get_changes_nothing_post_does(client, citizen, slash):
     assert Preference.objects.get(account=citizen).channels[Category.CASE_PROGRESS] == []
 
 
+def test_mail_clients_unsubscribe_with_one_click_rfc_8058(citizen):
+    from django.test import Client
+
+    mail_client = Client(enforce_csrf_checks=True)  # a mail client has no CSRF token of ours
+    token = messaging.unsubscribe_token(citizen, Category.LICENCE_EXPIRY)
+    response = mail_client.post(
+        f"/messages/unsubscribe/{token}", data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 200
+    assert Preference.objects.get(account=citizen).channels[Category.LICENCE_EXPIRY] == []
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_unsubscribe_with_a_bad_token_is_a_friendly_404(client, citizen, method):

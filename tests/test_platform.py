@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -145,3 +146,14 @@ def test_api_operations_are_all_known():
         for op in path_item.values():
             operations.add(op["operationId"])
     assert operations == PUBLIC_API | CLIENT_API
+
+
+def test_every_setting_read_from_the_environment_is_documented():
+    root = Path(__file__).resolve().parent.parent
+    source = (root / "src/tongban/config/settings.py").read_text()
+    names = set(re.findall(r'env_(?:str|bool|int|list|choice)\("([A-Z_]+)"', source)) | set(
+        re.findall(r'os\.environ\.get\("([A-Z_]+)"', source)
+    )
+    documented = (root / "docs/configuration.md").read_text()
+    missing = sorted(name for name in names if f"`{name}`" not in documented)
+    assert missing == []

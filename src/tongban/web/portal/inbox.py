@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tongban.common.errors import DomainError, NotFound
@@ -276,6 +277,7 @@ def _unsubscribe_invalid(request: HttpRequest, exc: DomainError) -> HttpResponse
     )
 
 
+@csrf_exempt  # RFC 8058 one-click: the mail client POSTs without our form; the signed token is the permission
 @never_cache
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
