@@ -185,6 +185,7 @@ def _quiet_sandbox(settings):
     settings.SMS_SANDBOX_FAILURE_RATE = 0.0
     settings.SMS_SANDBOX_RECEIPT_SECONDS = 0
     settings.SMS_SANDBOX_MAX_PER_SECOND = 10_000
+    settings.MESSAGING_SEND_CONCURRENCY = 1  # threads would not see the test's uncommitted rows
 
 
 @pytest.fixture(autouse=True)
@@ -198,11 +199,12 @@ def _fresh_process_caches():
     """Per-process caches are keyed to stay true in production; between tests ids are reused
     (SQLite) or rolled back, so every test starts with empty caches."""
     from tongban.catalog.selectors import forget_cached_scopes
+    from tongban.messaging.services import forget_cached_templates
     from tongban.org.calendar import forget_estimate_calendar
     from tongban.org.selectors import forget_cached_halls
     from tongban.search.selectors import forget_cached_facts
 
-    forgets = (forget_cached_scopes, forget_cached_facts, forget_cached_halls, forget_estimate_calendar)
+    forgets = (forget_cached_scopes, forget_cached_facts, forget_cached_halls, forget_estimate_calendar, forget_cached_templates)
     for forget in forgets:
         forget()
     yield

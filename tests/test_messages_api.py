@@ -277,3 +277,62 @@ def test_sends_inside_a_failed_transaction_leave_no_message_and_no_callback(poli
         messaging.message_send(recipient=citizen, template="police-notice", data={"item": "a", "case_code": "B"}, reason="x", client=system)
         raise RuntimeError
     assert not Message.objects.exists() and not Callback.objects.exists()
+
+
+def _batch(client, key, messages, idem=None):
+    headers = _auth(key)
+    if idem:
+        headers["HTTP_IDEMPOTENCY_KEY"] = idem
+    return client.post("/api/v1/messages/batch", data=json.dumps({"messages": messages}), content_type="application/json", **headers)
+
+
+def _item(recipient, reference="R"):
+    return {
+        "template": "police-notice",
+        "recipient": recipient,
+        "data": {"item": "户口迁移", "case_code": "HK-1"},
+        "reason": "办结",
+        "reference": reference,
+    }
+
+
+@pytest.mark.django_db
+def test_a_batch_through_the_api(client, police_system, citizen, other_citizen):
+    _, keys = police_system
+    items = [_item({"account_id": str(citizen.public_id)}, "A"), _item({"id_number": "360102198803150026"}, "B")]
+    response = _batch(client, keys["live"], items, idem="run-7")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (
+        body["count"] == 2
+        and [i["reference"] for i in body["items"]] == ["A", "B"]
+        and {i["status"] for i in body["items"]} == {"delivered"}
+    )
+    assert Message.objects.get(public_id=body["items"][1]["id"]).recipient == other_citizen
+    again = _batch(client, keys["live"], items, idem="run-7")
+    assert again.status_code == 200 and again.json()["items"] == body["items"] and Message.objects.count() == 2
+    changed = [_item({"account_id": str(citizen.public_id)}, "A"), {**items[1], "data": {"item": "别的事项", "case_code": "HK-1"}}]
+    assert _batch(client, keys["live"], changed, idem="run-7").status_code == 409
+
+
+@pytest.mark.django_db
+def test_a_batch_with_an_unknown_recipient_is_refused_whole(client, police_system, citizen):
+    _, keys = police_system
+    items = [_item({"account_id": str(citizen.public_id)}), _item({"id_number": "110105194912310021"})]
+    response = _batch(client, keys["live"], items)
+    assert response.status_code == 422 and response.json()["code"] == "batch_refused"
+    assert response.json()["details"] == [{"index": 1, "code": "recipient_unknown", "message": "平台上没有这位用户，或其账号已停用。"}]
+    assert not Message.objects.exists()
+
+
+@pytest.mark.django_db
+def test_every_message_of_a_batch_counts_against_the_rate_limit(client, police_system, citizen):
+    from django.core.cache import cache
+
+    cache.clear()
+    system, keys = police_system
+    system.rate_limit_per_minute = 5
+    system.save()
+    assert _batch(client, keys["live"], [_item({"account_id": str(citizen.public_id)})] * 4).status_code == 201
+    response = _batch(client, keys["live"], [_item({"account_id": str(citizen.public_id)})] * 2)
+    assert response.status_code == 429 and Message.objects.count() == 4

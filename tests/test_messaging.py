@@ -135,7 +135,7 @@ def test_a_send_writes_the_inbox_at_once_and_queues_sms_on_its_own_queue(templat
     assert sms.body == "【通办】您申请的居民身份证换领已进入受理环节，可登录通办查看。" and sms.segments == 1
     assert sms.address_masked == "138****5678" and "13812345678" not in sms.address_sealed
     task = DBTaskResult.objects.get()
-    assert task.queue_name == "messages-sms" and task.args_kwargs["args"] == [sms.pk]
+    assert task.queue_name == "messages-sms" and task.args_kwargs["args"] == [[str(sms.key)]] and sms.task_id == str(task.id)
 
 
 @pytest.mark.django_db
@@ -352,7 +352,7 @@ def test_sms_waits_out_quiet_hours_but_security_messages_do_not(templates, citiz
     quiet = send(citizen)
     sms = quiet.deliveries.get(channel="sms")
     assert sms.not_before is not None and 3500 <= (sms.not_before - timezone.now()).total_seconds() <= 3601
-    assert DBTaskResult.objects.get(args_kwargs__args=[sms.pk]).run_after == sms.not_before
+    assert DBTaskResult.objects.get(id=sms.task_id).run_after == sms.not_before
     assert quiet.deliveries.get(channel="inbox").state == "delivered"  # the inbox never rings
     urgent = send(citizen, template="account-changed", data={"change": "修改了登录密码", "when": "11月22日 23:10"})
     assert urgent.deliveries.get(channel="sms").not_before is None
@@ -595,3 +595,59 @@ def test_the_sweep_leaves_deliveries_waiting_in_a_long_queue_alone(templates, ci
     assert messaging.messaging_sweep()["requeued"] == 0  # once, not once per round
     drain()
     assert message.deliveries.get(channel="sms").state == "sent"
+
+
+# --- batches -------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_batch_is_saved_in_bulk_with_one_task_per_channel(templates, citizen, other_citizen, django_assert_max_num_queries):
+    requests = [
+        messaging.SendRequest(recipient=person, template="case-progress", data=dict(CASE), reason="批量测试")
+        for person in [citizen, other_citizen] * 50
+    ]
+    messaging._current_version("case-progress")  # a warm template cache, as on a busy sender
+    # A handful of bulk statements, not a few per message (SQLite splits big inserts by its limit
+    # on bound variables, hence the margin).
+    with django_assert_max_num_queries(16), transaction.atomic():
+        messages = messaging.message_send_many(requests=requests)
+    assert len(messages) == 100 and Message.objects.count() == 100
+    assert InboxItem.objects.count() == 100
+    task = DBTaskResult.objects.get()
+    assert task.queue_name == "messages-sms" and len(task.args_kwargs["args"][0]) == 100
+    drain()
+    assert Delivery.objects.filter(channel="sms", state="sent").count() == 100
+    assert SandboxSms.objects.count() == 100
+
+
+@pytest.mark.django_db
+def test_one_bad_request_refuses_the_whole_batch_with_a_report(templates, citizen):
+    requests = [
+        messaging.SendRequest(recipient=citizen, template="case-progress", data=dict(CASE), reason="批量"),
+        messaging.SendRequest(recipient=citizen, template="case-progress", data={"item": "缺参数"}, reason="批量"),
+        messaging.SendRequest(recipient=citizen, template="no-such", data={}, reason="批量"),
+    ]
+    with pytest.raises(ValidationFailed) as caught, transaction.atomic():
+        messaging.message_send_many(requests=requests)
+    assert caught.value.code == "batch_refused"
+    assert [(e["index"], e["code"]) for e in caught.value.details] == [(1, "template_data_missing"), (2, "template_unknown")]
+    assert not Message.objects.exists() and not DBTaskResult.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_batch_honours_each_persons_preferences_and_quiet_hours(templates, citizen, other_citizen):
+    messaging.preference_set(actor=citizen, account=citizen, channels={"case_progress": []}, quiet_start=None, quiet_end=None)
+    local_now = timezone.now().astimezone(LOCAL)
+    start = (local_now - dt.timedelta(hours=1)).time().replace(second=0, microsecond=0)
+    end = (local_now + dt.timedelta(hours=1)).time().replace(second=0, microsecond=0)
+    messaging.preference_set(actor=other_citizen, account=other_citizen, channels={}, quiet_start=start, quiet_end=end)
+    with transaction.atomic():
+        quiet_one, muted_one = messaging.message_send_many(
+            requests=[
+                messaging.SendRequest(recipient=other_citizen, template="case-progress", data=dict(CASE), reason="批量"),
+                messaging.SendRequest(recipient=citizen, template="case-progress", data=dict(CASE), reason="批量"),
+            ]
+        )
+    assert states(muted_one) == {"inbox": "delivered"}
+    assert quiet_one.deliveries.get(channel="sms").not_before is not None
+    assert DBTaskResult.objects.get().run_after == quiet_one.deliveries.get(channel="sms").not_before

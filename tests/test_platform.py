@@ -80,7 +80,7 @@ PUBLIC = {
 }
 PUBLIC_API = {"list_divisions", "get_division", "list_departments", "list_items", "get_item", "search", "post_receipts"}
 # Operations for department systems: an API key is required (tests/test_messages_api.py proves each).
-CLIENT_API = {"send_message", "get_message", "list_messages"}
+CLIENT_API = {"send_message", "send_messages", "get_message", "list_messages"}
 
 
 def _walk(patterns, prefix="", namespace=""):

@@ -13,14 +13,15 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from ninja import Field, Header, Router, Schema, Status
 from ninja.security import HttpBearer
 
 from tongban.api.schemas import ErrorOut
 from tongban.common.audit import audit_record
-from tongban.common.errors import DomainError, NotFound, ValidationFailed
+from tongban.common.crypto import blind_index
+from tongban.common.errors import Conflict, DomainError, NotFound, ValidationFailed
 from tongban.common.ratelimit import over_limit
 from tongban.identity.models import Account, ApiKey
 from tongban.identity.services import account_find_by_id_number, api_key_authenticate
@@ -165,6 +166,123 @@ def _send(key: ApiKey, recipient: Account, payload: MessageIn, idempotency_key: 
         idempotency_key=idempotency_key,
         is_test=key.kind == ApiKey.Kind.TEST,
     )
+
+
+class BatchIn(Schema):
+    messages: list[MessageIn] = Field(..., description="最多 1000 条；整批校验，任何一条不合格则整批不发送")
+
+
+class BatchItemOut(Schema):
+    id: uuid.UUID
+    reference: str
+    status: str
+
+
+class BatchOut(Schema):
+    count: int
+    items: list[BatchItemOut]
+
+
+@router.post(
+    "/messages/batch",
+    auth=ClientKey(),
+    response={201: BatchOut, 200: BatchOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut},
+    summary="批量发送（同一请求最多 1000 条）",
+    description=(
+        "整批校验、整批写入：任何一条不合格（模板、参数、收件人）时返回 422 `batch_refused`，`details` 逐条列出问题，"
+        "整批都不发送。带 `Idempotency-Key` 重复提交只生效一次（返回 200 与原来的各条消息）。"
+        "每条消息计入本系统每分钟调用上限。"
+    ),
+    operation_id="send_messages",
+)
+def send_messages(request: HttpRequest, payload: BatchIn, idempotency_key: str = Header("", alias="Idempotency-Key")) -> Status:
+    key: ApiKey = request.auth  # type: ignore[attr-defined]
+    count = len(payload.messages)
+    if count > services.MAX_BATCH:
+        raise ValidationFailed(f"一批最多 {services.MAX_BATCH} 条消息。", code="batch_too_large")
+    if count > 1 and over_limit(f"client:{key.client_id}", key.client.rate_limit_per_minute, cost=count - 1):
+        raise RateLimited(f"调用过于频繁：每分钟最多 {key.client.rate_limit_per_minute} 条，请稍后重试。")
+    if len(idempotency_key) > 90:
+        raise ValidationFailed("Idempotency-Key 最长 90 个字符。", code="idempotency_key_too_long")
+    keys = [f"{idempotency_key}#{i}" if idempotency_key else "" for i in range(count)]
+    if idempotency_key:
+        replay = _batch_replay(key, keys, payload)
+        if replay is not None:
+            return Status(200, replay)
+    try:
+        recipients = _recipients([m.recipient for m in payload.messages])
+        requests = [
+            services.SendRequest(
+                recipient=recipients[i],
+                template=m.template,
+                data=m.data,
+                reason=m.reason,
+                client_reference=m.reference,
+                idempotency_key=keys[i],
+            )
+            for i, m in enumerate(payload.messages)
+        ]
+        with transaction.atomic():
+            messages = services.message_send_many(requests=requests, client=key.client, is_test=key.kind == ApiKey.Kind.TEST)
+    except IntegrityError:
+        replay = _batch_replay(key, keys, payload)  # the same batch, sent twice at once: the other one stands
+        if replay is None:
+            raise
+        return Status(200, replay)
+    except DomainError as exc:
+        audit_record(
+            actor=None,
+            action="message.refused",
+            object_type="api_client",
+            object_id=str(key.client.public_id),
+            after={"code": exc.code, "batch": count},
+            reason=exc.message,
+        )
+        raise
+    items = [BatchItemOut(id=m.public_id, reference=m.client_reference, status=selectors.message_status(m.planned)) for m in messages]  # type: ignore[attr-defined]
+    return Status(201, BatchOut(count=len(items), items=items))
+
+
+def _batch_replay(key: ApiKey, keys: list[str], payload: BatchIn) -> BatchOut | None:
+    """A batch sent again with its Idempotency-Key: its messages are keyed ``<key>#<index>``, so
+    the same messages come back; different content under the same key is a conflict."""
+    found = {
+        m.idempotency_key: m
+        for m in Message.objects.filter(client=key.client, idempotency_key__in=keys)
+        .select_related("template_version__template")
+        .prefetch_related("deliveries")
+    }
+    if not found:
+        return None
+    ordered = [found.get(k) for k in keys]
+    items = []
+    for message, given in zip(ordered, payload.messages, strict=True):
+        if message is None or message.template_version.template.code != given.template or message.data != given.data:
+            raise Conflict("该幂等键已用于内容不同的另一批消息。", code="idempotency_key_reused")
+        status = selectors.message_status(list(message.deliveries.all()))
+        items.append(BatchItemOut(id=message.public_id, reference=message.client_reference, status=status))
+    return BatchOut(count=len(items), items=items)
+
+
+def _recipients(given: list[RecipientIn]) -> list[Account]:
+    """Resolve a batch's recipients in two queries; unknown ones are reported per message."""
+    by_id = {a.public_id: a for a in Account.objects.filter(public_id__in=[g.account_id for g in given if g.account_id], is_active=True)}
+    indexes = {g.id_number: blind_index(g.id_number.upper(), kind="id_number") for g in given if g.id_number}
+    by_index = {a.id_number_index: a for a in Account.objects.filter(id_number_index__in=indexes.values(), is_active=True)}
+    found: list[Account] = []
+    errors = []
+    for index, g in enumerate(given):
+        if (g.account_id is None) == (g.id_number is None):
+            errors.append({"index": index, "code": "recipient_ambiguous", "message": "收件人请二选一：account_id 或 id_number。"})
+            continue
+        account = by_id.get(g.account_id) if g.account_id else by_index.get(indexes[g.id_number or ""])
+        if account is None:
+            errors.append({"index": index, "code": "recipient_unknown", "message": "平台上没有这位用户，或其账号已停用。"})
+            continue
+        found.append(account)
+    if errors:
+        raise ValidationFailed(f"这批消息中有 {len(errors)} 条不符合要求，整批未发送，请改正后重发。", code="batch_refused", details=errors)
+    return found
 
 
 def _recipient(given: RecipientIn) -> Account:

@@ -25,15 +25,15 @@ def rate_limited(request: HttpRequest, scope: str, per_minute: int) -> bool:
     return over_limit(f"{scope}:{client_ip(request)}", per_minute)
 
 
-def over_limit(subject: str, per_minute: int) -> bool:
-    """Count one hit for ``subject`` (an address, an API client) in this minute's window."""
+def over_limit(subject: str, per_minute: int, cost: int = 1) -> bool:
+    """Count ``cost`` hits for ``subject`` (an address, an API client) in this minute's window."""
     if per_minute <= 0:
         return False
     window = int(time.time() // 60)
     key = f"rl:{subject}:{window}"
     try:
-        count = cache.incr(key)
+        count = cache.incr(key, cost)
     except ValueError:
         cache.add(key, 0, timeout=70)
-        count = cache.incr(key)
+        count = cache.incr(key, cost)
     return count > per_minute

@@ -135,6 +135,7 @@ class Delivery(models.Model):
     TERMINAL = frozenset({State.DELIVERED, State.FAILED, State.EXPIRED})
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)  # names it in queued tasks
     channel = models.CharField(max_length=8, choices=Channel.choices)
     state = models.CharField(max_length=12, choices=State.choices, default=State.CREATED)
     address_sealed = models.TextField(blank=True)

@@ -158,6 +158,8 @@ def template_save(
                 **fields,
             )
         template.save()
+        transaction.on_commit(forget_cached_templates)
+        forget_cached_templates()
         audit_record(
             actor=actor,
             action="message_template.create" if created else "message_template.update",
@@ -270,14 +272,30 @@ def unsubscribe(*, token: str) -> tuple[Account, str]:
 # --- sending -------------------------------------------------------------------------------------
 
 
+# Current template versions per process for TEMPLATE_CACHE_SECONDS: a busy sender does not look
+# the template up on every message. A save in this process forgets them at once; other processes
+# see an edit within the TTL (versions themselves never change, so nothing stale is ever sent
+# half-updated).
+TEMPLATE_CACHE_SECONDS = 5.0
+_versions: dict[str, tuple[float, TemplateVersion]] = {}
+
+
+def forget_cached_templates() -> None:
+    _versions.clear()
+
+
 def _current_version(code: str) -> TemplateVersion:
+    cached = _versions.get(code)
+    if cached is not None and time.monotonic() - cached[0] < TEMPLATE_CACHE_SECONDS:
+        return cached[1]
     version = (
-        TemplateVersion.objects.select_related("template")
+        TemplateVersion.objects.select_related("template", "template__department")
         .filter(template__code=code, template__is_active=True, version=F("template__current_version"))
         .first()
     )
     if version is None:
         raise NotFound(f"消息模板“{code}”不存在或已停用。", code="template_unknown")
+    _versions[code] = (time.monotonic(), version)
     return version
 
 
@@ -304,16 +322,24 @@ def _masked(channel: str, address: str) -> str:
     return ""
 
 
-def _enqueue(delivery: Delivery) -> None:
-    """Queue a delivery on its channel's queue (at ``not_before`` if set) and remember the task,
-    so the sweep can tell a delivery that waits in a long queue from one whose task was lost."""
+def _enqueue(deliveries: list[Delivery], *, run_after: dt.datetime | None = None) -> str:
+    """Queue deliveries of one channel as one task on that channel's queue and remember the task
+    on each (set before they are saved, or updated after), so the sweep can tell a delivery that
+    waits in a long queue from one whose task was lost."""
     from tongban.messaging import tasks
 
-    task = tasks.deliver.using(queue_name=f"messages-{delivery.channel}")
-    if delivery.not_before:
-        task = task.using(run_after=delivery.not_before)
-    delivery.task_id = str(task.enqueue(delivery.pk).id)
-    Delivery.objects.filter(pk=delivery.pk).update(task_id=delivery.task_id)
+    task = tasks.deliver.using(queue_name=f"messages-{deliveries[0].channel}")
+    if run_after:
+        task = task.using(run_after=run_after)
+    task_id = str(task.enqueue([str(d.key) for d in deliveries]).id)
+    for delivery in deliveries:
+        delivery.task_id = task_id
+    return task_id
+
+
+def _requeue(delivery: Delivery) -> None:
+    task_id = _enqueue([delivery], run_after=delivery.not_before)
+    Delivery.objects.filter(pk=delivery.pk).update(task_id=task_id)
 
 
 def _enqueue_callback(callback: Callback, run_after: dt.datetime | None = None) -> None:
@@ -343,19 +369,85 @@ def message_send(
     if client is not None and tpl.department_id != client.department_id:
         raise PermissionDenied(f"消息模板“{template}”不属于本系统所在部门，不能使用。", code="template_forbidden")
     values = rendering.validate_data(version.placeholders, data)
-    if client is not None and idempotency_key:
-        existing = Message.objects.filter(client=client, idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return _same_or_conflict(existing, version, data)
+    if client is None or not idempotency_key:
+        return _create(recipient, version, values, data, reason.strip()[:200], client, client_reference, "", is_test)
+    existing = Message.objects.filter(client=client, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return _same_or_conflict(existing, version, data)
     try:
-        with transaction.atomic():
+        with transaction.atomic():  # a savepoint: a concurrent twin may win the unique key
             return _create(recipient, version, values, data, reason.strip()[:200], client, client_reference, idempotency_key, is_test)
     except IntegrityError:
         # Two requests with one idempotency key at once: the other one's message stands.
-        if client is None or not idempotency_key:
-            raise
         existing = Message.objects.get(client=client, idempotency_key=idempotency_key)
         return _same_or_conflict(existing, version, data)
+
+
+MAX_BATCH = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class SendRequest:
+    """One message of a batch (``message_send_many``)."""
+
+    recipient: Account
+    template: str
+    data: dict[str, Any]
+    reason: str
+    client_reference: str = ""
+    idempotency_key: str = ""
+
+
+def message_send_many(*, requests: list[SendRequest], client: ApiClient | None = None, is_test: bool = False) -> list[Message]:
+    """Send many messages at once (a licence-expiry run, a department's batch). All or nothing:
+    every request is checked first and one bad request refuses the whole batch with a report per
+    request. Saved with a few bulk statements and one queued task per channel. Call inside your
+    transaction. Each returned message carries ``planned``: its deliveries."""
+    if not requests:
+        raise ValidationFailed("批量消息不能为空。", code="batch_empty")
+    if len(requests) > MAX_BATCH:
+        raise ValidationFailed(f"一批最多 {MAX_BATCH} 条消息。", code="batch_too_large")
+    checked: list[tuple[SendRequest, TemplateVersion, dict[str, str]]] = []
+    errors: list[dict[str, Any]] = []
+    for index, request in enumerate(requests):
+        try:
+            if not request.reason.strip():
+                raise ValidationFailed("请说明发送事由。", code="reason_required")
+            version = _current_version(request.template)
+            if client is not None and version.template.department_id != client.department_id:
+                raise PermissionDenied(f"消息模板“{request.template}”不属于本系统所在部门，不能使用。", code="template_forbidden")
+            checked.append((request, version, rendering.validate_data(version.placeholders, request.data)))
+        except (ValidationFailed, NotFound, PermissionDenied) as exc:
+            errors.append({"index": index, "code": exc.code, "message": exc.message})
+    if errors:
+        raise ValidationFailed(f"这批消息中有 {len(errors)} 条不符合要求，整批未发送，请改正后重发。", code="batch_refused", details=errors)
+    now = timezone.now()
+    preferences = {p.account_id: p for p in Preference.objects.filter(account_id__in={r.recipient.pk for r, _v, _d in checked})}
+    planned: list[tuple[Message, TemplateVersion, dict[str, str], list[str], SendRequest]] = []
+    for request, version, values in checked:
+        message, channels = _new_message(
+            request.recipient,
+            version,
+            request.data,
+            request.reason.strip()[:200],
+            client,
+            request.client_reference,
+            request.idempotency_key,
+            is_test,
+            preferences.get(request.recipient.pk),
+        )
+        planned.append((message, version, values, channels, request))
+    Message.objects.bulk_create([p[0] for p in planned])
+    batch = []
+    for message, version, values, channels, request in planned:
+        made, inbox = _build_deliveries(
+            message, version, values, channels, request.recipient, preferences.get(request.recipient.pk), now, None
+        )
+        message.planned = made  # type: ignore[attr-defined]
+        batch.append((message, made, inbox))
+        metrics.count_accepted(message.category)
+    _store(batch, now)
+    return [message for message, _made, _inbox in batch]
 
 
 def _same_or_conflict(existing: Message, version: TemplateVersion, data: dict[str, Any]) -> Message:
@@ -376,10 +468,32 @@ def _create(
     idempotency_key: str,
     is_test: bool,
 ) -> Message:
-    tpl = version.template
     now = timezone.now()
     account = recipient if isinstance(recipient, Account) else None
-    message = Message.objects.create(
+    preference = Preference.objects.filter(account=account).first() if account else None
+    message, channels = _new_message(recipient, version, data, reason, client, client_reference, idempotency_key, is_test, preference)
+    message.save(force_insert=True)
+    deliveries, inbox = _build_deliveries(message, version, values, channels, recipient, preference, now, fallback_of=None)
+    _store([(message, deliveries, inbox)], now)
+    metrics.count_accepted(message.category)
+    return message
+
+
+def _new_message(
+    recipient: Account | Address,
+    version: TemplateVersion,
+    data: dict[str, Any],
+    reason: str,
+    client: ApiClient | None,
+    client_reference: str,
+    idempotency_key: str,
+    is_test: bool,
+    preference: Preference | None,
+) -> tuple[Message, list[str]]:
+    """An unsaved message and the channels it goes out on at first."""
+    tpl = version.template
+    account = recipient if isinstance(recipient, Account) else None
+    message = Message(
         template_version=version,
         category=tpl.category,
         recipient=account,
@@ -391,21 +505,18 @@ def _create(
         idempotency_key=idempotency_key[:100],
         is_test=is_test,
     )
-    preference = Preference.objects.filter(account=account).first() if account else None
     wanted = preference_channels(preference, tpl.category)
     channels = [c for c in primary_channels(version) if c == Channel.INBOX or c in wanted]
     if account is None:
         channels = [c for c in channels if c != Channel.INBOX]
         if not channels:
             raise ValidationFailed("这个模板没有可以发往该地址的通道。", code="no_channel")
-    metrics.count_accepted(tpl.category)
     # A person who turned every channel of this template off gets a message with no deliveries
     # ("suppressed"): recorded, never an error for the domain that sent it.
-    _deliveries(message, version, values, channels, recipient, preference, now, fallback_of=None)
-    return message
+    return message, channels
 
 
-def _deliveries(
+def _build_deliveries(
     message: Message,
     version: TemplateVersion,
     values: dict[str, str],
@@ -414,14 +525,15 @@ def _deliveries(
     preference: Preference | None,
     now: dt.datetime,
     fallback_of: Delivery | None,
-) -> list[Delivery]:
+) -> tuple[list[Delivery], InboxItem | None]:
+    """Unsaved deliveries (and the inbox entry) of a message on the given channels."""
     tpl = version.template
     expires = now + timedelta(minutes=tpl.ttl_minutes)
     quiet = None
     if tpl.category not in MANDATORY_CATEGORIES and preference is not None:
         quiet = quiet_until(now, preference.quiet_start, preference.quiet_end)
     made: list[Delivery] = []
-    failed: list[Delivery] = []
+    inbox: InboxItem | None = None
     for channel in channels:
         delivery = Delivery(message=message, channel=channel, expires_at=expires, fallback_of=fallback_of)
         if channel == Channel.INBOX:
@@ -441,49 +553,73 @@ def _deliveries(
             delivery.state, delivery.provider, delivery.finished_at = Delivery.State.DELIVERED, "test", now
         elif channel == Channel.INBOX:
             delivery.state, delivery.provider, delivery.sent_at, delivery.finished_at = Delivery.State.DELIVERED, "inbox", now, now
+            if message.recipient_id:
+                inbox = InboxItem(
+                    account_id=message.recipient_id,
+                    message=message,
+                    category=tpl.category,
+                    title=delivery.subject,
+                    body=delivery.body,
+                    link=rendering.render(version.link, values) if version.link else "",
+                )
         else:
             address = _address(recipient, channel)
             if not address and channel != Channel.PUSH:
                 delivery.state, delivery.finished_at = Delivery.State.FAILED, now
                 delivery.failure_code = "no_address"
                 delivery.failure_reason = "收件人未登记手机号码" if channel == Channel.SMS else "收件人未登记电子邮箱"
-                failed.append(delivery)
             else:
                 delivery.address_sealed = seal(address, context="delivery.address") if address else ""
                 delivery.address_masked = _masked(channel, address)
                 if quiet is not None and channel in INTRUSIVE_CHANNELS:
                     delivery.not_before = quiet
         made.append(delivery)
-    Delivery.objects.bulk_create(made)
-    for delivery in made:
+    return made, inbox
+
+
+def _store(batch: list[tuple[Message, list[Delivery], InboxItem | None]], now: dt.datetime) -> None:
+    """Save the deliveries and inbox entries of saved messages, queue the outside ones (one task
+    per channel, or per channel and quiet-hours end), and owe department systems their reports."""
+    pending: dict[tuple[str, dt.datetime | None], list[Delivery]] = {}
+    deliveries: list[Delivery] = []
+    inboxes: list[InboxItem] = []
+    for message, made, inbox in batch:
+        for delivery in made:
+            delivery.message = message  # the message has its primary key now
+            deliveries.append(delivery)
+            if delivery.state == Delivery.State.CREATED:
+                pending.setdefault((delivery.channel, delivery.not_before), []).append(delivery)
+        if inbox is not None:
+            inbox.message = message
+            inboxes.append(inbox)
+    for (_channel, run_after), group in pending.items():
+        _enqueue(group, run_after=run_after)
+    Delivery.objects.bulk_create(deliveries)
+    if inboxes:
+        InboxItem.objects.bulk_create(inboxes)
+    callbacks: list[Callback] = []
+    for delivery in deliveries:
         if delivery.state in Delivery.TERMINAL:
             metrics.count_finished(delivery.channel, delivery.state)
-    if message.recipient_id and Channel.INBOX in channels and not message.is_test:
-        inbox = next(d for d in made if d.channel == Channel.INBOX)
-        InboxItem.objects.create(
-            account_id=message.recipient_id,
-            message=message,
-            category=tpl.category,
-            title=inbox.subject,
-            body=inbox.body,
-            link=rendering.render(version.link, values) if version.link else "",
-        )
-    for delivery in made:
-        if delivery.state == Delivery.State.CREATED:
-            _enqueue(delivery)
-        elif delivery.state in Delivery.TERMINAL:
-            _callback(delivery, message)
-    for delivery in failed:
-        audit_record(
-            actor=None,
-            action="message_delivery.failed",
-            object_type="message_delivery",
-            object_id=str(message.public_id),
-            after={"channel": delivery.channel, "code": delivery.failure_code},
-            reason=delivery.failure_reason,
-        )
-        _fallback(delivery, message, now)
-    return made
+            report = _report(delivery, delivery.message)
+            if report is not None:
+                callbacks.append(report)
+    if callbacks:
+        Callback.objects.bulk_create(callbacks)
+        for callback in callbacks:
+            _enqueue_callback(callback)
+    for message, made, _inbox in batch:
+        for delivery in made:
+            if delivery.failure_code == "no_address":
+                audit_record(
+                    actor=None,
+                    action="message_delivery.failed",
+                    object_type="message_delivery",
+                    object_id=str(message.public_id),
+                    after={"channel": delivery.channel, "code": delivery.failure_code},
+                    reason=delivery.failure_reason,
+                )
+                _fallback(delivery, message, now)
 
 
 def _fallback(delivery: Delivery, message: Message, now: dt.datetime) -> list[Delivery]:
@@ -508,15 +644,24 @@ def _fallback(delivery: Delivery, message: Message, now: dt.datetime) -> list[De
     if not channels:
         return []
     values = rendering.validate_data(version.placeholders, message.data)
-    return _deliveries(message, version, values, channels, recipient, preference, now, fallback_of=delivery)
+    made, inbox = _build_deliveries(message, version, values, channels, recipient, preference, now, fallback_of=delivery)
+    _store([(message, made, inbox)], now)
+    return made
 
 
 def _callback(delivery: Delivery, message: Message) -> None:
     """A delivery of a department system's message reached its end: owe that system a report."""
+    callback = _report(delivery, message)
+    if callback is not None:
+        callback.save(force_insert=True)
+        _enqueue_callback(callback)
+
+
+def _report(delivery: Delivery, message: Message) -> Callback | None:
     client = message.client
     if client is None or not client.callback_url:
-        return
-    callback = Callback.objects.create(
+        return None
+    return Callback(
         client=client,
         delivery=delivery,
         payload={
@@ -530,7 +675,6 @@ def _callback(delivery: Delivery, message: Message) -> None:
             "at": (delivery.finished_at or timezone.now()).isoformat(),
         },
     )
-    _enqueue_callback(callback)
 
 
 # --- the delivery worker -------------------------------------------------------------------------
@@ -556,6 +700,32 @@ def _finish(delivery: Delivery, state: str, now: dt.datetime, code: str = "", re
         )
         _fallback(delivery, message, now)
     _callback(delivery, message)
+
+
+def deliveries_attempt(keys: list[str]) -> dict[str, int]:
+    """The queue task's work: try each delivery named by key. Several at once when the provider is
+    slow (MESSAGING_SEND_CONCURRENCY threads, each with its own database connection)."""
+    ids = list(Delivery.objects.filter(key__in=keys).values_list("pk", flat=True))
+    outcomes: dict[str, int] = {}
+    workers = min(settings.MESSAGING_SEND_CONCURRENCY, len(ids))
+    if workers <= 1:
+        results = [delivery_attempt(pk) for pk in ids]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from django.db import connection
+
+        def attempt(pk: int) -> str:
+            try:
+                return delivery_attempt(pk)
+            finally:
+                connection.close()
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(attempt, ids))
+    for result in results:
+        outcomes[result] = outcomes.get(result, 0) + 1
+    return outcomes
 
 
 def delivery_attempt(delivery_id: int) -> str:
@@ -641,7 +811,7 @@ def _record(
             delivery.not_before = now + timedelta(seconds=delay)
             delivery.failure_code, delivery.failure_reason = failure.code[:40], failure.reason[:200]
             delivery.save(update_fields=["state", "lease_until", "not_before", "failure_code", "failure_reason", "updated_at"])
-            _enqueue(delivery)
+            _requeue(delivery)
             return "retry"
         attempt.outcome = "failed"
         attempt.save()
@@ -744,7 +914,7 @@ def messaging_sweep(*, limit: int = 500) -> dict[str, int]:
         if delivery.task_id in alive:
             waiting.append(delivery.pk)  # still queued behind others: look again later
             continue
-        _enqueue(delivery)
+        _requeue(delivery)
         counts["requeued"] += 1
     Delivery.objects.filter(pk__in=waiting).update(updated_at=now)
     for delivery in Delivery.objects.select_related("message__template_version__template").filter(
@@ -801,7 +971,7 @@ def delivery_redrive(*, actor: Any, delivery_id: int, reason: str) -> Delivery:
             after={"state": "created"},
             reason=reason,
         )
-        _enqueue(delivery)
+        _requeue(delivery)
     return delivery
 
 

@@ -13,9 +13,10 @@ from tongban.messaging import services
 
 
 @task(queue_name="messages-sms")
-def deliver(delivery_id: int) -> str:
-    # Enqueued with .using(queue_name=f"messages-{channel}"): one queue per outside channel.
-    return services.delivery_attempt(delivery_id)
+def deliver(delivery_keys: list[str]) -> dict[str, int]:
+    # Enqueued with .using(queue_name=f"messages-{channel}"): one queue per outside channel. One
+    # task carries the deliveries of one channel from one send or one batch.
+    return services.deliveries_attempt(delivery_keys)
 
 
 @task(queue_name="callbacks")
