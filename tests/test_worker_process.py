@@ -98,7 +98,9 @@ def test_a_slow_sms_gateway_does_not_hold_up_email(templates, citizen, live_serv
     with transaction.atomic():
         for _ in range(5):
             messaging.message_send(recipient=citizen, template="both-channels", data={}, reason="测试")
-    worker = _worker(live_server, SMS_SANDBOX_LATENCY_MS="4000", EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
+    worker = _worker(
+        live_server, SMS_SANDBOX_LATENCY_MS="4000", WORKER_SMS_THREADS="1", EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"
+    )
     try:
         all_mail_sent = _wait(lambda: Delivery.objects.filter(channel="email", state="sent").count() == 5, 20)
         sms_done = Delivery.objects.filter(channel="sms").exclude(state__in=["created", "sending"]).count()

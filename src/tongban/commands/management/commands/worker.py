@@ -15,8 +15,14 @@ from django_tasks_db.management.commands.db_worker import Worker
 logger = logging.getLogger("tongban.worker")
 
 # Each group gets its own thread, so a slow or stuck SMS gateway never holds up e-mail, push,
-# callbacks or the platform's other work.
+# callbacks or the platform's other work. Outside channels wait on their provider most of the
+# time, so they get several threads each (WORKER_SMS_THREADS, WORKER_EMAIL_THREADS).
 DEFAULT_GROUPS = ["default,callbacks", "messages-sms", "messages-email", "messages-push"]
+
+
+def default_groups() -> list[str]:
+    threads = {"messages-sms": settings.WORKER_SMS_THREADS, "messages-email": settings.WORKER_EMAIL_THREADS}
+    return [group for group in DEFAULT_GROUPS for _ in range(threads.get(group, 1))]
 
 
 class Command(BaseCommand):
@@ -46,7 +52,7 @@ class Command(BaseCommand):
         stop = threading.Event()
         workers: list[Worker] = []
         threads: list[threading.Thread] = []
-        for group in options["queues"] or DEFAULT_GROUPS:
+        for group in options["queues"] or default_groups():
             queues = [q.strip() for q in group.split(",") if q.strip()]
             unknown = [q for q in queues if q != "*" and q not in settings.TASK_QUEUES]
             if unknown:
