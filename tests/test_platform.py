@@ -74,6 +74,17 @@ PUBLIC = {
     "portal:login",
     "portal:logout",
     "portal:unsubscribe",
+    # The OpenID Connect provider: each endpoint authenticates by the protocol itself (the person's
+    # session for authorize, client credentials for token/revoke/introspect, a bearer token for
+    # userinfo); discovery and the JWKS are public by design. tests/test_oidc.py proves each.
+    "oauth2_provider:authorize",
+    "oauth2_provider:token",
+    "oauth2_provider:revoke-token",
+    "oauth2_provider:introspect",
+    "oauth2_provider:oidc-connect-discovery-info",
+    "oauth2_provider:jwks-info",
+    "oauth2_provider:user-info",
+    "oauth2_provider:rp-initiated-logout",
     "console:login",
     "admin:login",
     "admin:logout",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import os
 import secrets
 from collections.abc import Callable
@@ -74,8 +75,10 @@ INSTALLED_APPS = [
     "tongban.catalog",
     "tongban.search",
     "tongban.messaging",
+    "oauth2_provider",
     "tongban.web",
     "tongban.commands",
+    "axes",  # last, as its documentation asks
 ]
 
 MIDDLEWARE = [
@@ -91,6 +94,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tongban.web.middleware.SessionPolicyMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "tongban.config.urls"
@@ -221,6 +226,63 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "通办 <noreply@tongban.localhost>")
 
+# --- single sign-on (django-oauth-toolkit as OpenID Connect provider) --------------------------
+
+
+def _oidc_keys() -> tuple[str, list[str]]:
+    """The RS256 signing key and the keys still published for verification after a rotation
+    (`tongban oidc-keys rotate`). From OIDC_RSA_PRIVATE_KEY (PEM) or DATA_DIR/oidc/."""
+    given = env_str("OIDC_RSA_PRIVATE_KEY", "")
+    directory = DATA_DIR / "oidc"
+    directory.mkdir(exist_ok=True)
+    inactive = [path.read_text() for path in sorted(directory.glob("inactive-*.pem"))]
+    if given:
+        return given, inactive
+
+    def make() -> str:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+    return _kept_secret("oidc/active.pem", make) + "\n", inactive
+
+
+OIDC_ACTIVE_KEY, OIDC_INACTIVE_KEYS = _oidc_keys()
+OAUTH2_PROVIDER_APPLICATION_MODEL = "identity.OidcApplication"
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": OIDC_ACTIVE_KEY,
+    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": OIDC_INACTIVE_KEYS,
+    "OIDC_ISS_ENDPOINT": f"{PUBLIC_BASE_URL}/o",
+    "OAUTH2_VALIDATOR_CLASS": "tongban.identity.oidc.Validator",
+    # RFC 9700: PKCE for every code flow, S256 only; refresh tokens rotate and a reused one
+    # revokes the whole family.
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("OIDC_ACCESS_TOKEN_SECONDS", 600, minimum=60),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env_int("OIDC_REFRESH_TOKEN_SECONDS", 7 * 24 * 3600, minimum=600),
+    "ID_TOKEN_EXPIRE_SECONDS": 600,
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    "OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS": True,
+    "SCOPES": {
+        "openid": "登录身份标识",
+        "profile": "姓名（脱敏）和实名等级",
+        "phone": "手机号码（脱敏）",
+        "enterprise": "您当前代表的企业及授权",
+        "id_number": "完整的公民身份号码",
+    },
+    "DEFAULT_SCOPES": ["openid"],
+    "REQUEST_APPROVAL_PROMPT": "auto",
+}
+BACKCHANNEL_LOGOUT_MAX_ATTEMPTS = env_int("BACKCHANNEL_LOGOUT_MAX_ATTEMPTS", 6, minimum=1)
+
 # --- identity ---------------------------------------------------------------------------
 AUTH_USER_MODEL = "identity.Account"
 PASSWORD_HASHERS = ["tongban.identity.hashers.Argon2idHasher"]
@@ -229,9 +291,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "console:login"
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+LOGIN_URL = "portal:login"  # where /o/authorize sends people who are not signed in; the console has its own
 LOGIN_REDIRECT_URL = "console:home"
-SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 15 * 60, minimum=60)
+# Idle timeouts (QUALITY.md): citizens 30 minutes, staff 15 (SessionPolicyMiddleware shortens theirs).
+SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
+STAFF_SESSION_IDLE_SECONDS = env_int("STAFF_SESSION_IDLE_SECONDS", 15 * 60, minimum=60)
+STAFF_PASSWORD_MAX_AGE_DAYS = env_int("STAFF_PASSWORD_MAX_AGE_DAYS", 90, minimum=1)
+# Lockout after repeated failures on username and client address combined (django-axes): people
+# behind one NAT do not lock each other out, and a username cannot be locked from anywhere.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "tongban.common.ratelimit.client_ip"
+AXES_VERBOSE = False
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
 SESSION_SAVE_EVERY_REQUEST = True  # idle timeout: each request pushes expiry forward
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

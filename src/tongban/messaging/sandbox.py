@@ -20,10 +20,8 @@ import hmac
 import json
 import random
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 
 from django.conf import settings
@@ -31,6 +29,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from tongban.common.http import Transport, http_transport
 from tongban.common.masking import mask_mobile
 from tongban.messaging.models import SandboxSms
 from tongban.messaging.providers import Accepted, BadReceipt, Outgoing, PermanentFailure, Receipt, TemporaryFailure
@@ -119,20 +118,6 @@ class SandboxSmsProvider:
             ]
         except (ValueError, KeyError, TypeError) as exc:
             raise BadReceipt("unreadable_receipt", "回执内容无法解析") from exc
-
-
-Transport = Callable[[str, bytes, dict[str, str]], int]
-
-
-def http_transport(url: str, body: bytes, headers: dict[str, str]) -> int:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", **headers}, method="POST")  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - URL from settings
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (urllib.error.URLError, TimeoutError, OSError):
-        return 0
 
 
 def sandbox_report_due(*, transport: Transport = http_transport, limit: int = 200) -> int:

@@ -985,7 +985,7 @@ def callback_signature(secret: str, timestamp: str, body: bytes) -> str:
 def callback_deliver(callback_id: int, *, transport: Any = None) -> str:
     """POST one status report to the client's URL, signed with the client's secret. Retried with
     backoff up to CALLBACK_MAX_ATTEMPTS, then failed (visible to operators, who can re-drive)."""
-    from tongban.messaging.sandbox import http_transport
+    from tongban.common.http import http_transport
 
     send = transport or http_transport
     with transaction.atomic():

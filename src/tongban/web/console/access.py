@@ -17,7 +17,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
@@ -41,7 +40,7 @@ def console_view(view: View) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user = request.user
         if not user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), resolve_url(settings.LOGIN_URL))
+            return redirect_to_login(request.get_full_path(), resolve_url("console:login"))
         if not (user.is_active and user.is_staff):
             return forbidden(request, "此账号不是工作人员账号，不能使用运营管理后台。")
         response = view(request, *args, **kwargs)

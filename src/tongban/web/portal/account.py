@@ -8,7 +8,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import authenticate
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tongban.common.ratelimit import rate_limited
 from tongban.identity.models import Account
 from tongban.web.context import visitor
+from tongban.web.signin import sign_in, sign_out
 
 LOGIN_PER_MINUTE = 10
 USERNAME_MAX = 150
@@ -81,7 +82,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             errors["form"] = "这是工作人员账号，不能在这里登录。工作人员请从运营管理后台登录。"
             status = 403
         else:
-            login(request, account)  # a new session id: a session fixed before sign-in is worthless
+            sign_in(request, account, method="password")  # a new session id: a fixed session is worthless
             return HttpResponseRedirect(next_url)
     context = {"next": next_url, "username": username, "errors": errors}
     return render(request, "portal/login.html", context, status=status)
@@ -89,6 +90,6 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
-    logout(request)
+    sign_out(request, reason="用户退出登录")
     messages.info(request, "您已退出登录。在公共设备上使用后，请关闭浏览器。")
     return HttpResponseRedirect("/")
