@@ -277,6 +277,7 @@ OAUTH2_PROVIDER = {
         "phone": "手机号码（脱敏）",
         "enterprise": "您当前代表的企业及授权",
         "id_number": "完整的公民身份号码",
+        "messages": "通过统一消息中心向平台用户发送消息（部门系统，客户端凭证）",
     },
     "DEFAULT_SCOPES": ["openid"],
     "REQUEST_APPROVAL_PROMPT": "auto",

@@ -85,6 +85,11 @@ class ApiClient(models.Model):
     callback_url = models.URLField("状态回调地址", max_length=500, blank=True)
     callback_secret = models.CharField(max_length=64, blank=True)
     is_active = models.BooleanField("启用", default=True)
+    # OAuth2 client credentials (grant "client-credentials", scope "messages") of the same system:
+    # a token issued to this application authenticates like the system's API key.
+    application = models.OneToOneField(
+        "identity.OidcApplication", null=True, blank=True, on_delete=models.SET_NULL, related_name="api_client"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
