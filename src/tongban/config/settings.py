@@ -311,6 +311,17 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = False
 SESSION_SAVE_EVERY_REQUEST = True  # idle timeout: each request pushes expiry forward
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# Enterprises (identity/legal_persons.py): the legal-person base and the e-business-licence app.
+LEGAL_PERSON_PROVIDER = env_choice("LEGAL_PERSON_PROVIDER", "sandbox", {"sandbox"})
+LEGAL_PERSON_SANDBOX_LATENCY_MS = env_int("LEGAL_PERSON_SANDBOX_LATENCY_MS", 120, minimum=0)
+LEGAL_PERSON_SANDBOX_OUTAGE = env_bool("LEGAL_PERSON_SANDBOX_OUTAGE", False)
+ELICENCE_PROVIDER = env_choice("ELICENCE_PROVIDER", "sandbox", {"sandbox"})
+ELICENCE_SANDBOX_SECRET = env_str("ELICENCE_SANDBOX_SECRET", "") or _kept_secret("elicence_sandbox_secret", lambda: secrets.token_hex(32))
+ELICENCE_SANDBOX_PIN = env_str("ELICENCE_SANDBOX_PIN", "135790")
+ELICENCE_SANDBOX_LATENCY_MS = env_int("ELICENCE_SANDBOX_LATENCY_MS", 200, minimum=0)
+ELICENCE_SANDBOX_OUTAGE = env_bool("ELICENCE_SANDBOX_OUTAGE", False)
+ELICENCE_CHALLENGE_SECONDS = env_int("ELICENCE_CHALLENGE_SECONDS", 300, minimum=30)
+ELICENCE_ASSERTION_SECONDS = env_int("ELICENCE_ASSERTION_SECONDS", 120, minimum=10)
 
 # --- security -----------------------------------------------------------------------------
 HTTPS = env_bool("HTTPS", False)
