@@ -1,5 +1,6 @@
 """What every portal page knows: the chosen hall, care mode and kiosk mode (cookies, per device),
-and who is signed in with their unread-message count (worked out only when a page shows it)."""
+and who is signed in with their unread-message count and acting identity (worked out only when a
+page shows them)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from django.contrib.messages import get_messages
 from django.http import HttpRequest
 
 from tongban.common.masking import mask_name
-from tongban.identity.models import Account
+from tongban.identity import sessions
+from tongban.identity.models import Account, LoginSession, Mandate
 from tongban.messaging import selectors as inbox
 from tongban.org import selectors as org
 from tongban.org.models import Hall
+from tongban.web.signin import current_login
 
 HALL_COOKIE = "tb_hall"
 CARE_COOKIE = "tb_care"
@@ -54,6 +57,17 @@ class Visitor:
         if self.citizen is None:
             return ""
         return mask_name(self.citizen.display_name or self.citizen.username)[:4]  # fits the header
+
+    @cached_property
+    def login(self) -> LoginSession | None:
+        """This browser's sign-in with its acting mandate and enterprise: one query, only for a
+        signed-in citizen."""
+        return current_login(self._request) if self.citizen is not None else None
+
+    @cached_property
+    def acting(self) -> Mandate | None:
+        """The enterprise mandate this person acts under now, or None when acting as themself."""
+        return sessions.acting_mandate(self.login)
 
     @cached_property
     def unread(self) -> int:

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from tongban.web.portal import account, inbox, views
+from tongban.web.portal import account, enterprise, inbox, views
 
 app_name = "portal"
 
@@ -23,6 +23,15 @@ urlpatterns = [
     # is always sent to sign in first and learns nothing from the address.
     path("my/messages/<str:item_id>/", inbox.inbox_item, name="inbox_item"),
     path("my/messages/<str:item_id>/archive/", inbox.inbox_archive, name="inbox_archive"),
+    # Enterprises: my mandates and the acting identity; the legal representative's e-licence
+    # sign-in; the management page (404 for anyone but the legal representative and managers).
+    path("my/enterprises/", enterprise.my_enterprises, name="my_enterprises"),
+    path("my/enterprises/acting/", enterprise.acting_switch, name="acting_switch"),
+    path("enterprise/login/", enterprise.elicence_login, name="enterprise_login"),
+    path("enterprise/<str:credit_code>/", enterprise.enterprise_manage, name="enterprise_manage"),
+    path("enterprise/<str:credit_code>/managers/", enterprise.enterprise_appoint, name="enterprise_appoint"),
+    path("enterprise/<str:credit_code>/agents/", enterprise.enterprise_authorise, name="enterprise_authorise"),
+    path("enterprise/<str:credit_code>/mandates/<str:mandate_id>/revoke/", enterprise.enterprise_revoke, name="enterprise_revoke"),
     # The e-mail's link (messaging.services) has no trailing slash; both forms work without a redirect.
     re_path(r"^messages/unsubscribe/(?P<token>[\w.:-]+)/?$", inbox.unsubscribe, name="unsubscribe"),
 ]
