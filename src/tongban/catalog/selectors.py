@@ -299,3 +299,9 @@ def feed_after(last_id: int, limit: int) -> list[tuple[int, str]]:
 def feed_head() -> int:
     last = ChangeFeed.objects.order_by("-id").values_list("id", flat=True).first()
     return last or 0
+
+
+def unknown_base_codes(codes: list[str]) -> list[str]:
+    """The codes among these that name no base item (identity's mandates check their items)."""
+    known = set(BaseItem.objects.filter(code__in=codes).values_list("code", flat=True))
+    return [code for code in codes if code not in known]

@@ -20,6 +20,19 @@ def client_ip(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR", "unknown"))
 
 
+def axes_client_ip(request: HttpRequest) -> str | None:
+    """The address django-axes locks on together with the username; None when the request has no
+    real address (an internal sign-in such as a test client's force_login)."""
+    import ipaddress
+
+    address = client_ip(request)
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    return address
+
+
 def rate_limited(request: HttpRequest, scope: str, per_minute: int) -> bool:
     """Whether this client address went over ``per_minute`` requests of ``scope`` this minute."""
     return over_limit(f"{scope}:{client_ip(request)}", per_minute)

@@ -11,9 +11,8 @@ centre. Reads for the other domains: ``mandate_allows`` (may this person act for
 this item now?) and ``mandates_of``.
 
 Layers (ADR 0001): identity sits below the catalogue and the message centre, so this module never
-imports them. Its two calls upward — "do these item codes exist?" and "send this notice" — are
-resolved by name at call time (the catalogue's model by its label, the message centre's send by
-``IDENTITY_MESSAGE_SEND``) in ``_catalogue_unknown`` and ``_notify`` and nowhere else.
+imports them. Its two calls upward — "do these item codes exist?" and "send this notice" — go
+through ``identity.ports``, which those domains connect when the app registry is ready.
 """
 
 from __future__ import annotations
@@ -26,22 +25,18 @@ from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.apps import apps
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from tongban.common.audit import audit_record
 from tongban.common.codes import is_valid_item_base_code, is_valid_uscc
 from tongban.common.crypto import blind_index
 from tongban.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from tongban.identity import legal_persons, sessions
+from tongban.identity import legal_persons, ports, sessions
 from tongban.identity.models import Account, Enterprise, LoginSession, Mandate
 
 MAX_MANAGERS = 5
-MESSAGE_SEND = "tongban.messaging.services.message_send"  # unless IDENTITY_MESSAGE_SEND names another
 MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 LOCAL = ZoneInfo("Asia/Shanghai")
 Role = Mandate.Role
@@ -150,18 +145,14 @@ def mandate_find(public_id: str, *, account: Account | None = None, enterprise: 
 
 
 def _catalogue_unknown(codes: list[str]) -> list[str]:
-    """The codes that name no base item of the catalogue."""
-    base_item = apps.get_model("catalog", "BaseItem")
-    known = set(base_item.objects.filter(code__in=codes).values_list("code", flat=True))
-    return [code for code in codes if code not in known]
+    """The codes that name no base item of the catalogue (through identity's port)."""
+    return ports.unknown_item_codes(codes)
 
 
 def _notify(*, grantee: Account, change: str, reason: str) -> None:
-    """An account-security notice to the grantee (template ``account-changed``), in the caller's
-    transaction so that the notice and the change commit together."""
-    send = import_string(getattr(settings, "IDENTITY_MESSAGE_SEND", MESSAGE_SEND))
-    when = timezone.localtime(timezone.now(), LOCAL).strftime("%Y-%m-%d %H:%M")
-    send(recipient=grantee, template="account-changed", data={"change": change[:20], "when": when}, reason=reason)
+    """An account-security notice to the grantee, in the caller's transaction so that the notice
+    and the change commit together (through identity's port to the message centre)."""
+    ports.account_notice(account=grantee, change=change, reason=reason)
 
 
 def _headline(enterprise: Enterprise, tail: str) -> str:

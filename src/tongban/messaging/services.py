@@ -1079,3 +1079,10 @@ def _own_item(account: Account, item_id: str) -> InboxItem:
     if item is None:
         raise NotFound("没有找到这条消息。", code="message_unknown")
     return item
+
+
+def account_notice(*, account: Account, change: str, reason: str) -> None:
+    """identity's port: tell a person about a change to their account (template account-changed,
+    an account-security message: no quiet hours, cannot be switched off)."""
+    when = timezone.localtime(timezone.now(), LOCAL).strftime("%Y-%m-%d %H:%M")
+    message_send(recipient=account, template="account-changed", data={"change": change[:20], "when": when}, reason=reason)
