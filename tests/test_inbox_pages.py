@@ -429,7 +429,7 @@ def test_wrong_password_shows_an_error_and_keeps_the_username(client, citizen):
 
     response = client.post("/login/", {"username": "", "password": ""})
     assert response.status_code == 400
-    assert "请输入用户名" in page_text(response) and "请输入密码" in page_text(response)
+    assert "请输入手机号或用户名" in page_text(response) and "请输入密码" in page_text(response)
 
 
 @pytest.mark.django_db

@@ -74,6 +74,10 @@ PUBLIC = {
     "portal:login",
     "portal:logout",
     "portal:unsubscribe",
+    # Registering and resetting a forgotten password start from nothing: the one-time code sent
+    # to the number is the permission (tests/test_persons.py).
+    "portal:register",
+    "portal:password_reset",
     # The OpenID Connect provider: each endpoint authenticates by the protocol itself (the person's
     # session for authorize, client credentials for token/revoke/introspect, a bearer token for
     # userinfo); discovery and the JWKS are public by design. tests/test_oidc.py proves each.

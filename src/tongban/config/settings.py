@@ -308,6 +308,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "tongban.common.ratelimit.client_ip"
 AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_LOCKOUT_CALLABLE = "tongban.web.portal.account.locked_out"  # a friendly page with status 429
 # Natural persons (identity/persons.py): the population base (L2) and face verification (L3) in
 # identity/population.py, and the one-time code check of the message centre, which identity calls
 # by name because the message centre sits above it (ADR 0001).

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from tongban.web.console import calendar_views, messaging_views, transfer_views, views, zone_views
+from tongban.web.console import calendar_views, messaging_views, realname_views, transfer_views, views, zone_views
 from tongban.web.console.forms import ConsoleLoginForm
 
 app_name = "console"
@@ -53,4 +53,6 @@ urlpatterns = [
     path("messages/templates/<slug:code>", messaging_views.template_detail, name="message_template"),
     path("messages/templates/<slug:code>/edit", messaging_views.template_edit, name="message_template_edit"),
     path("messages/clients", messaging_views.api_clients, name="message_clients"),
+    # identity: in-person real-name checks at a hall window
+    path("identity/realname", realname_views.realname, name="realname"),
 ]

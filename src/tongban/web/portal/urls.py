@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from tongban.web.portal import account, enterprise, inbox, views
+from tongban.web.portal import account, enterprise, inbox, me, views
 
 app_name = "portal"
 
@@ -16,6 +16,15 @@ urlpatterns = [
     path("mode/<str:mode>", views.mode, name="mode"),
     path("login/", account.login_view, name="login"),
     path("logout/", account.logout_view, name="logout"),
+    path("register/", account.register_view, name="register"),
+    path("password-reset/", account.password_reset_view, name="password_reset"),
+    path("my/", me.me_home, name="me"),
+    path("my/realname/", me.me_realname, name="me_realname"),
+    path("my/security/", me.me_security, name="me_security"),
+    path("my/security/password/", me.me_password, name="me_password"),
+    path("my/security/sessions/end-all/", me.me_sessions_end_all, name="me_sessions_end_all"),
+    path("my/security/sessions/<str:session_id>/end/", me.me_session_end, name="me_session_end"),
+    path("my/security/apps/<str:application_id>/revoke/", me.me_consent_revoke, name="me_consent_revoke"),
     path("my/messages/", inbox.inbox_list, name="inbox"),
     path("my/messages/read-all/", inbox.inbox_read_all, name="inbox_read_all"),
     path("my/messages/settings/", inbox.inbox_settings, name="inbox_settings"),
