@@ -88,6 +88,15 @@ def token_issued(*, access_token: str, user: Account, application: Any) -> None:
         TokenMandate.objects.create(token_checksum=hashlib.sha256(access_token.encode()).hexdigest(), mandate=mandate)
 
 
+def token_mandate_revoked(access_token: str) -> bool:
+    """Whether this access token acts under a mandate that is no longer live (revoked, expired):
+    the mandate row is read on every check, so revocation is immediate even before
+    ``tokens_revoke_for_mandate`` has run."""
+    checksum = hashlib.sha256(access_token.encode()).hexdigest()
+    held = TokenMandate.objects.select_related("mandate").filter(token_checksum=checksum).first()
+    return held is not None and not mandate_is_live(held.mandate)
+
+
 def tokens_revoke_for_mandate(mandate: Mandate) -> int:
     """Revoke every access token (and its refresh token) issued under a mandate."""
     checksums = list(TokenMandate.objects.filter(mandate=mandate).values_list("token_checksum", flat=True))
@@ -156,12 +165,15 @@ def _enqueue_notice(notice: BackchannelLogout, run_after: Any = None) -> None:
 
 def logout_token(notice: BackchannelLogout) -> str:
     """A signed logout token (RS256, the key the JWKS publishes)."""
-    from jwcrypto import jwk, jwt
+    from jwcrypto import jwt
+    from oauth2_provider.settings import oauth2_settings
+    from oauth2_provider.utils import jwk_from_pem
 
-    key = jwk.JWK.from_pem(settings.OIDC_ACTIVE_KEY.encode())
+    # The key ID tokens are signed with (the toolkit's settings, parsed once per process).
+    key = jwk_from_pem(oauth2_settings.OIDC_RSA_PRIVATE_KEY)
     now = int(time.time())
     claims = {
-        "iss": settings.OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"],
+        "iss": oauth2_settings.OIDC_ISS_ENDPOINT,
         "aud": notice.application.client_id,
         "iat": now,
         "exp": now + 120,
