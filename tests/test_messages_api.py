@@ -3,6 +3,7 @@ what, and signed callbacks to the system's own URL (a real HTTP server on loopba
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import http.server
@@ -336,3 +337,142 @@ def test_every_message_of_a_batch_counts_against_the_rate_limit(client, police_s
     assert _batch(client, keys["live"], [_item({"account_id": str(citizen.public_id)})] * 4).status_code == 201
     response = _batch(client, keys["live"], [_item({"account_id": str(citizen.public_id)})] * 2)
     assert response.status_code == 429 and Message.objects.count() == 4
+
+
+# --- OAuth2 client credentials (the system's OIDC application) ------------------------------------
+
+
+@pytest.fixture
+def police_oauth(police_system):
+    """The same department system with an OIDC application (client credentials, scope "messages")
+    linked to it; returns (client, keys, application, client secret)."""
+    import secrets as random_secrets
+
+    from tongban.identity.models import OidcApplication
+
+    system, keys = police_system
+    secret = random_secrets.token_urlsafe(32)
+    app = OidcApplication.objects.create(
+        name="公安审批系统（客户端凭证）",
+        client_type=OidcApplication.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=OidcApplication.GRANT_CLIENT_CREDENTIALS,
+        client_secret=secret,
+        allowed_scopes="messages openid",
+        algorithm=OidcApplication.RS256_ALGORITHM,
+    )
+    system.application = app
+    system.save(update_fields=["application"])
+    return system, keys, app, secret
+
+
+def _oauth_token(client, app, secret, scope="messages") -> str:
+    response = client.post(
+        "/o/token/",
+        {"grant_type": "client_credentials", "scope": scope},
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"{app.client_id}:{secret}".encode()).decode(),
+    )
+    assert response.status_code == 200, response.content
+    return response.json()["access_token"]
+
+
+@pytest.mark.django_db
+def test_a_client_credentials_token_of_the_linked_application_works_like_the_live_key(client, police_oauth, citizen):
+    system, keys, app, secret = police_oauth
+    token = _oauth_token(client, app, secret)
+    response = _send(client, token, recipient={"account_id": str(citizen.public_id)}, reference="OAUTH-1")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["test"] is False and body["reference"] == "OAUTH-1"
+    message = Message.objects.get(public_id=body["id"])
+    assert message.client == system and not message.is_test
+    assert InboxItem.objects.filter(message=message).exists()
+    # The same system's view, whichever credential asks.
+    assert client.get(f"/api/v1/messages/{body['id']}", **_auth(keys["live"])).status_code == 200
+    listed = client.get("/api/v1/messages", **_auth(token)).json()
+    assert [m["id"] for m in listed["items"]] == [body["id"]]
+    # Idempotency works across credentials too: it belongs to the system.
+    first = _send(client, keys["live"], recipient={"account_id": str(citizen.public_id)}, idem="same-1")
+    again = _send(client, token, recipient={"account_id": str(citizen.public_id)}, idem="same-1")
+    assert (first.status_code, again.status_code) == (201, 200) and first.json()["id"] == again.json()["id"]
+
+
+@pytest.mark.django_db
+def test_tokens_that_do_not_speak_for_an_active_system_are_refused(client, police_oauth, citizen, mini):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import AccessToken
+
+    from tongban.identity.models import OidcApplication
+
+    system, _keys, app, secret = police_oauth
+    recipient = {"account_id": str(citizen.public_id)}
+
+    def refused(token: str) -> None:
+        response = _send(client, token, recipient=recipient)
+        assert response.status_code == 401 and response.json()["code"] == "unauthenticated", response.content
+
+    refused("not-a-token")
+    refused(_oauth_token(client, app, secret, scope="openid"))  # no "messages" scope
+    expired = _oauth_token(client, app, secret)
+    AccessToken.objects.filter(token_checksum=hashlib.sha256(expired.encode()).hexdigest()).update(
+        expires=timezone.now() - timedelta(seconds=1)
+    )
+    refused(expired)
+    revoked = _oauth_token(client, app, secret)
+    AccessToken.objects.get(token_checksum=hashlib.sha256(revoked.encode()).hexdigest()).revoke()
+    refused(revoked)
+    # An application that is not linked to any department system.
+    loose_secret = "loose-" + uuid.uuid4().hex
+    loose = OidcApplication.objects.create(
+        name="未登记的应用",
+        client_type=OidcApplication.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=OidcApplication.GRANT_CLIENT_CREDENTIALS,
+        client_secret=loose_secret,
+        allowed_scopes="messages",
+        algorithm=OidcApplication.RS256_ALGORITHM,
+    )
+    refused(_oauth_token(client, loose, loose_secret))
+    # A token issued for a person (not client credentials) never speaks for the system.
+    personal = AccessToken.objects.create(
+        user=citizen,
+        application=app,
+        token="personal-token-" + uuid.uuid4().hex,
+        scope="messages",
+        expires=timezone.now() + timedelta(hours=1),
+    )
+    assert AccessToken.objects.filter(token_checksum=hashlib.sha256(personal.token.encode()).hexdigest()).exists()
+    refused(personal.token)
+    # An application no longer allowed the scope (the register disables one by taking them all).
+    kept = _oauth_token(client, app, secret)
+    OidcApplication.objects.filter(pk=app.pk).update(allowed_scopes="")
+    refused(kept)
+    OidcApplication.objects.filter(pk=app.pk).update(allowed_scopes="messages openid")
+    # A system switched off: its tokens stop at once.
+    live = _oauth_token(client, app, secret)
+    assert _send(client, live, recipient=recipient).status_code == 201
+    system.is_active = False
+    system.save(update_fields=["is_active"])
+    refused(live)
+    assert Message.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_rate_limit_counts_the_system_whichever_credential_it_uses(client, police_oauth, citizen):
+    from django.core.cache import cache
+
+    cache.clear()
+    system, keys, app, secret = police_oauth
+    system.rate_limit_per_minute = 2
+    system.save()
+    token = _oauth_token(client, app, secret)
+    recipient = {"account_id": str(citizen.public_id)}
+    codes = [
+        _send(client, keys["live"], recipient=recipient).status_code,
+        _send(client, token, recipient=recipient).status_code,
+        _send(client, token, recipient=recipient).status_code,
+        _send(client, keys["live"], recipient=recipient).status_code,
+    ]
+    assert codes == [201, 201, 429, 429]
+    assert Message.objects.count() == 2
+    cache.clear()

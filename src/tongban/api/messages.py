@@ -1,7 +1,9 @@
 """/api/v1/messages: department systems send to platform users and follow delivery.
 
-A department system authenticates with its API key (``Authorization: Bearer tb_live_...``); a test
-key (``tb_test_...``) runs every check and records the message, which then goes nowhere. Each
+A department system authenticates with its API key (``Authorization: Bearer tb_live_...``) or with
+an OAuth2 access token from the client-credentials grant (scope ``messages``) of the OIDC application
+linked to it (``ApiClient.application``); a token counts as the system's live key. A test key
+(``tb_test_...``, keys only) runs every check and records the message, which then goes nowhere. Each
 client is rate limited (its own per-minute allowance, 3,000 by default) and sees only its own sends.
 Delivery reports are POSTed to the client's registered callback URL, signed with its secret:
 ``X-Tongban-Signature`` = hex HMAC-SHA256 of ``<X-Tongban-Timestamp>.<body>``.
@@ -10,6 +12,7 @@ Delivery reports are POSTed to the client's registered callback URL, signed with
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
@@ -17,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from ninja import Field, Header, Router, Schema, Status
 from ninja.security import HttpBearer
+from oauth2_provider.models import AccessToken
 
 from tongban.api.schemas import ErrorOut
 from tongban.common.audit import audit_record
@@ -37,15 +41,36 @@ class RateLimited(DomainError):
 
 
 class ClientKey(HttpBearer):
-    """A department system's API key; the key's client is then rate limited as a whole."""
+    """A department system's API key, or an access token of its OIDC application; the client is
+    then rate limited as a whole, whichever credential it used."""
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
-        key = api_key_authenticate(token)
+        key = api_key_authenticate(token) if token.startswith("tb_") else _client_credentials_key(token)
         if key is None:
             return None
         if over_limit(f"client:{key.client_id}", key.client.rate_limit_per_minute):
             raise RateLimited(f"调用过于频繁：每分钟最多 {key.client.rate_limit_per_minute} 次，请稍后重试。")
         return key
+
+
+def _client_credentials_key(token: str) -> ApiKey | None:
+    """An OAuth2 access token from the client-credentials grant (no person behind it), valid, with
+    scope ``messages``, whose application still allows that scope (a disabled application allows
+    none) and is linked to an active department system: the system's live key, unsaved (the
+    handlers read only its client and kind)."""
+    access = (
+        AccessToken.objects.select_related("application__api_client__department")
+        .filter(token_checksum=hashlib.sha256(token.encode()).hexdigest())
+        .first()
+    )
+    if access is None or access.user_id is not None or access.application is None or not access.is_valid(["messages"]):
+        return None
+    if "messages" not in access.application.allowed_scopes.split():
+        return None
+    client = getattr(access.application, "api_client", None)
+    if client is None or not client.is_active:
+        return None
+    return ApiKey(client=client, kind=ApiKey.Kind.LIVE)
 
 
 class RecipientIn(Schema):
