@@ -305,18 +305,16 @@ AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "tongban.common.ratelimit.client_ip"
+AXES_CLIENT_IP_CALLABLE = "tongban.common.ratelimit.axes_client_ip"
 AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_LOCKOUT_CALLABLE = "tongban.web.portal.account.locked_out"  # a friendly page with status 429
 # Natural persons (identity/persons.py): the population base (L2) and face verification (L3) in
-# identity/population.py, and the one-time code check of the message centre, which identity calls
-# by name because the message centre sits above it (ADR 0001).
+# identity/population.py.
 POPULATION_PROVIDER = env_choice("POPULATION_PROVIDER", "sandbox", {"sandbox"})
 POPULATION_TIMEOUT_MS = env_int("POPULATION_TIMEOUT_MS", 5000, minimum=100)
 POPULATION_SANDBOX_LATENCY_MS = env_int("POPULATION_SANDBOX_LATENCY_MS", 300, minimum=0)
 POPULATION_SANDBOX_OUTAGE = env_bool("POPULATION_SANDBOX_OUTAGE", False)
-IDENTITY_OTP_CHECK = "tongban.messaging.otp.otp_check"
 SESSION_SAVE_EVERY_REQUEST = True  # idle timeout: each request pushes expiry forward
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -7,8 +7,8 @@ queues its notice in the same transaction. A refusal that must be remembered (a 
 code, a failed real-name check) is committed before the error is raised.
 
 Identity sits below the message centre (ADR 0001), so it does not import it: notices go through
-``identity.ports``; the one-time code check is named in settings (``IDENTITY_OTP_CHECK``) and
-looked up when used. Remote registries are reached outside any transaction (identity.population).
+``identity.ports``, and so does the one-time code check. Remote registries are reached outside
+any transaction (identity.population).
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone, translation
-from django.utils.module_loading import import_string
 
 from tongban.common.audit import audit_record
 from tongban.common.codes import is_valid_ric
@@ -83,7 +81,7 @@ def _notice(account: Account, change: str, reason: str) -> None:
 
 
 def _otp_check(*, mobile: str, purpose: str, code: str) -> None:
-    import_string(settings.IDENTITY_OTP_CHECK)(mobile=mobile, purpose=purpose, code=(code or "").strip())
+    ports.otp_check(mobile=mobile, purpose=purpose, code=(code or "").strip())
 
 
 PASSWORD_PROBLEMS = {

@@ -5,6 +5,7 @@ registry is ready (dependency inversion: identity never imports them).
   as an account-security message, in the caller's transaction).
 - ``unknown_item_codes``: which of these base item codes the catalogue does not know (mandates
   with precise authorisation name items).
+- ``otp_check``: check a one-time code sent to a mobile number (the message centre's codes).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 AccountNotice = Callable[..., None]
 _notice: AccountNotice | None = None
 _unknown_items: Callable[[list[str]], list[str]] | None = None
+_otp_check: Callable[..., None] | None = None
 
 
 def connect_account_notice(sender: AccountNotice) -> None:
@@ -37,3 +39,14 @@ def unknown_item_codes(codes: list[str]) -> list[str]:
     if _unknown_items is None:
         raise RuntimeError("no item-code check is connected (tongban.catalog not installed?)")
     return _unknown_items(codes)
+
+
+def connect_otp_check(check: Callable[..., None]) -> None:
+    global _otp_check
+    _otp_check = check
+
+
+def otp_check(*, mobile: str, purpose: str, code: str) -> None:
+    if _otp_check is None:
+        raise RuntimeError("no one-time code check is connected (tongban.messaging not installed?)")
+    _otp_check(mobile=mobile, purpose=purpose, code=code)
