@@ -59,7 +59,7 @@ class Validator(OAuth2Validator):
 
     def get_claim_dict(self, request: Any) -> dict[str, Any]:
         user: Account = request.user
-        login = sessions.latest_sign_in(user, request.client)
+        login = _sign_in(request)
         mandate = sessions.acting_mandate(login)
         claims: dict[str, Any] = {
             "sub": str(user.public_id),
@@ -149,7 +149,19 @@ class Validator(OAuth2Validator):
     def save_bearer_token(self, token: dict[str, Any], request: Any, *args: Any, **kwargs: Any) -> None:
         super().save_bearer_token(token, request, *args, **kwargs)
         if request.user is not None and getattr(request.user, "pk", None):
-            sessions.token_issued(access_token=token.get("access_token", ""), user=request.user, application=request.client)
+            sessions.token_issued(
+                access_token=token.get("access_token", ""), user=request.user, application=request.client, login=_sign_in(request)
+            )
+
+
+def _sign_in(request: Any) -> Any:
+    """The sign-in behind this token request (the ID token's ``sid`` and the acting mandate),
+    looked up once per request: the claims and the token's mandate record both need it."""
+    found = getattr(request, "_tongban_sign_in", ...)
+    if found is ...:
+        found = sessions.latest_sign_in(request.user, request.client)
+        request._tongban_sign_in = found
+    return found
 
 
 def _act_claim(mandate: Mandate | None) -> dict[str, Any] | None:
