@@ -475,3 +475,31 @@ def test_the_key_command_in_its_own_process(tmp_path):
     assert listed[0] == f"active: {kid}" and len(listed) == 3
     refused = run("rotate", OIDC_RSA_PRIVATE_KEY="-----BEGIN PRIVATE KEY-----")
     assert refused.returncode != 0 and "OIDC_RSA_PRIVATE_KEY" in refused.stderr
+
+
+# --- the hot endpoint's queries ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_token_endpoint_query_counts(client, citizen, django_assert_num_queries):
+    """P6's two requests, statement by statement (SAVEPOINT/RELEASE included: the test runs in a
+    transaction, as the view's own atomic block does in production)."""
+    system, secret = register("部门系统", grant=OidcApplication.GRANT_CLIENT_CREDENTIALS, scopes="messages")
+    ask = {"grant_type": "client_credentials", "scope": "messages"}
+    assert client.post(TOKEN, ask, **basic(system, secret)).status_code == 200  # the secret is verified once
+    # application; savepoint, token insert, release (the toolkit's block); the token again for
+    # the app_authorized signal; the view's own savepoint and release.
+    with django_assert_num_queries(7):
+        assert client.post(TOKEN, ask, **basic(system, secret)).status_code == 200
+
+    sign_in(client)
+    app, app_secret = register()
+    token = signed_in_token(client, app, app_secret, "openid profile")
+    refresh = {"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}
+    relying_party = Client()  # the application's server: no browser session
+    # Client; the refresh token, its user and application; the sign-in (sid, mandate); the ID
+    # token; the rotation (lock the token and its access token, revoke both, insert the new pair,
+    # re-read the application and ID token); the token for the signal; savepoints of the blocks.
+    with django_assert_num_queries(26):
+        answer = relying_party.post(TOKEN, refresh, **basic(app, app_secret))
+    assert answer.status_code == 200 and answer.json()["id_token"]
