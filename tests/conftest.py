@@ -122,12 +122,25 @@ def mini(db) -> MiniProvince:
 STAFF_PASSWORD = "控制台-测试-密码-2026"
 
 
+def staff_ready(account):
+    """A staff persona as the console expects one: its persona role (operators the operator role,
+    department staff the window-clerk role of their department) and a second factor enrolled with a
+    known secret (tests/staff_support.py computes its codes to sign in through the form)."""
+    from tongban.identity import staff
+
+    staff.persona_role(account=account)
+    staff.totp_enrol_known_secret(actor=None, account=account, secret=staff.demo_totp_secret(account.username))
+    return account
+
+
 @pytest.fixture
 def operator(mini):
     """Named persona: a platform operator."""
     from tongban.identity import services as identity
 
-    return identity.staff_account_upsert(actor=None, username="yunying", password=STAFF_PASSWORD, display_name="运营甲", kind="operator")
+    return staff_ready(
+        identity.staff_account_upsert(actor=None, username="yunying", password=STAFF_PASSWORD, display_name="运营甲", kind="operator")
+    )
 
 
 @pytest.fixture
@@ -135,8 +148,15 @@ def clerk(mini):
     """Named persona: a window clerk of 东湖区公安局."""
     from tongban.identity import services as identity
 
-    return identity.staff_account_upsert(
-        actor=None, username="donghu-police", password=STAFF_PASSWORD, display_name="东湖民警", kind="staff", department=mini.police_donghu
+    return staff_ready(
+        identity.staff_account_upsert(
+            actor=None,
+            username="donghu-police",
+            password=STAFF_PASSWORD,
+            display_name="东湖民警",
+            kind="staff",
+            department=mini.police_donghu,
+        )
     )
 
 

@@ -3,7 +3,9 @@
 Every console view is wrapped in one of two decorators:
 
 - `console_view`: a signed-in, active account with `is_staff`. Anonymous visitors go to the login page;
-  signed-in accounts without `is_staff` (citizens) get 403.
+  signed-in accounts without `is_staff` (citizens) get 403. Staff without a second factor, or
+  whose password is older than `STAFF_PASSWORD_MAX_AGE_DAYS`, are sent to enrol or to choose a
+  new password before any other page (`identity.staff.console_requirement`).
 - `operator_view`: as above, and the account is a platform operator (`Account.Kind.OPERATOR`). Department
   staff get 403, on the form pages as well as on the writes behind them. Such views carry
   `operator_only = True` so tests can walk them all.
@@ -16,11 +18,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render, resolve_url
+from django.shortcuts import redirect, render, resolve_url
 from django.utils.cache import add_never_cache_headers
+
+from tongban.identity.staff import console_requirement
 
 View = Callable[..., HttpResponse]
 
@@ -43,6 +48,14 @@ def console_view(view: View) -> View:
             return redirect_to_login(request.get_full_path(), resolve_url("console:login"))
         if not (user.is_active and user.is_staff):
             return forbidden(request, "此账号不是工作人员账号，不能使用运营管理后台。")
+        step = console_requirement(user)
+        if step is not None:
+            target = resolve_url("console:identity_totp" if step == "totp" else "console:identity_password")
+            if request.method == "GET":
+                target += "?" + urlencode({"next": request.get_full_path()})
+            sent = redirect(target)
+            add_never_cache_headers(sent)
+            return sent
         response = view(request, *args, **kwargs)
         add_never_cache_headers(response)
         return response

@@ -1,23 +1,17 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from tongban.web.console import calendar_views, messaging_views, realname_views, transfer_views, views, zone_views
-from tongban.web.console.forms import ConsoleLoginForm
+from tongban.web.console import calendar_views, identity_views, messaging_views, realname_views, transfer_views, views, zone_views
 
 app_name = "console"
 
 urlpatterns = [
-    path(
-        "login",
-        auth_views.LoginView.as_view(
-            template_name="console/login.html",
-            authentication_form=ConsoleLoginForm,
-            redirect_authenticated_user=True,
-            extra_context={"title": "登录"},
-        ),
-        name="login",
-    ),
-    path("logout", auth_views.LogoutView.as_view(next_page="console:login"), name="logout"),
+    # sign-in: password, then the second factor (identity_views)
+    path("login", identity_views.login, name="login"),
+    path("login/code", identity_views.login_code, name="identity_login_code"),
+    path("login/enrol", identity_views.login_enrol, name="identity_login_enrol"),
+    path("logout", identity_views.logout, name="logout"),
+    path("account/totp", identity_views.account_totp, name="identity_totp"),
+    path("account/password", identity_views.account_password, name="identity_password"),
     path("", views.home, name="home"),
     # catalogue
     path("catalog/items", views.items, name="items"),
@@ -55,4 +49,15 @@ urlpatterns = [
     path("messages/clients", messaging_views.api_clients, name="message_clients"),
     # identity: in-person real-name checks at a hall window
     path("identity/realname", realname_views.realname, name="realname"),
+    # identity: applications, staff roles, account import
+    path("identity/apps", identity_views.apps, name="identity_apps"),
+    path("identity/apps/new", identity_views.app_new, name="identity_app_new"),
+    path("identity/apps/<uuid:public_id>", identity_views.app_edit, name="identity_app"),
+    path("identity/apps/<uuid:public_id>/disable", identity_views.app_disable, name="identity_app_disable"),
+    path("identity/apps/<uuid:public_id>/secret", identity_views.app_secret, name="identity_app_secret"),
+    path("identity/staff", identity_views.staff_list, name="identity_staff"),
+    path("identity/staff/<uuid:public_id>", identity_views.staff_member, name="identity_staff_member"),
+    path("identity/staff/<uuid:public_id>/roles/<int:role_id>/revoke", identity_views.staff_role_revoke, name="identity_staff_revoke"),
+    path("identity/staff/<uuid:public_id>/totp-reset", identity_views.staff_totp_reset, name="identity_staff_totp_reset"),
+    path("identity/accounts-import", identity_views.accounts_import, name="identity_import"),
 ]
