@@ -130,3 +130,49 @@ def test_the_demo_message_centre(demo):
     assert api_key_authenticate(client.live_key).client.name == client.name
     assert api_key_authenticate(client.test_key).kind == "test"
     assert demo["second"]["api_client"].live_key == client.live_key
+
+
+@pytest.mark.django_db
+def test_the_demo_identity(demo):
+    import io
+
+    import pyotp
+    from django.contrib.auth.hashers import check_password
+    from django.core.management import call_command
+    from django.test import Client
+
+    from tongban.identity import access, staff
+    from tongban.identity.models import Account, OidcApplication, RealNameEvent, StaffRole
+
+    printed = {a.username: a for a in demo["first"]["accounts"]}
+    roles = {
+        "operator": {("operator", None)},
+        "clerk.donghu": {("window_clerk", "360102")},
+        "police.donghu": {("window_clerk", "360102")},
+        "admin.donghu": {("dept_admin", "360102")},
+        "reviewer.nanchang": {("reviewer", "360100")},
+        "approver.nanchang": {("approver", "360100")},
+        "approver.hrss": {("reviewer", "360000"), ("approver", "360000")},
+    }
+    for username, expected in roles.items():
+        account = Account.objects.get(username=username)
+        held = {(r.role, r.department.division.code if r.department else None) for r in StaffRole.objects.filter(account=account)}
+        assert held == expected, username
+        assert staff.totp_enrolled(account) and staff.totp_unseal(account.totp_secret_sealed) == printed[username].totp, username
+        assert account.check_password("Tongban-Demo-2026")
+    assert not access.departments_for(Account.objects.get(username="police.donghu")).exclude(division__code="360102").exists()
+    levels = dict(Account.objects.filter(username__startswith="citizen.").values_list("username", "real_name_level"))
+    assert {levels[u] for u in ("citizen.wang", "citizen.zhao", "citizen.sun", "citizen.zhou")} == {1, 2, 3, 4}
+    assert all(Account.objects.get(username=u).id_number for u in ("citizen.zhao", "citizen.sun", "citizen.zhou"))
+    assert RealNameEvent.objects.filter(account__username="citizen.zhou").count() == 1  # loaded twice, recorded once
+    app = OidcApplication.objects.get(client_id=demo["first"]["oidc_app"].client_id)
+    assert app.name == "演示应用" and check_password(demo["first"]["oidc_app"].client_secret, app.client_secret)
+    assert app.redirect_uris.startswith("http://127.0.0.1:8000/")
+    # The printed secret signs the demo operator in through the console's form.
+    client = Client()
+    assert client.post("/console/login", {"username": "operator", "password": "Tongban-Demo-2026"}).url == "/console/login/code"
+    assert client.post("/console/login/code", {"code": pyotp.TOTP(printed["operator"].totp).now()}).status_code == 302
+    assert client.get("/console/").status_code == 200
+    out = io.StringIO()
+    call_command("demo", totp_code="clerk.donghu", stdout=out)
+    assert out.getvalue().strip() == pyotp.TOTP(printed["clerk.donghu"].totp).now()

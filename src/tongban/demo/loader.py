@@ -17,6 +17,7 @@ from tongban.catalog import services as catalog
 from tongban.catalog.models import BaseItem, Implementation, Status
 from tongban.demo import departments as dept_data
 from tongban.demo import divisions as div_data
+from tongban.demo import identity as demo_identity
 from tongban.demo import messages as demo_messages
 from tongban.demo import themes as theme_data
 from tongban.demo.codes import credit_code
@@ -54,6 +55,7 @@ class DemoAccount:
     password: str
     role: str
     where: str
+    totp: str = ""  # staff: the demo TOTP secret to put in an authenticator
 
 
 def _digits(seed: str, n: int) -> str:
@@ -272,13 +274,13 @@ def load_synonyms() -> None:
 
 
 def load_accounts() -> list[DemoAccount]:
-    accounts = [DemoAccount("operator", DEMO_PASSWORD, "平台运营人员", "江西省")]
-    identity.staff_account_upsert(
+    operator = identity.staff_account_upsert(
         actor=SYSTEM, username="operator", password=DEMO_PASSWORD, display_name="省平台运营 王敏", kind="operator"
     )
+    accounts = [DemoAccount("operator", DEMO_PASSWORD, "平台运营人员", "江西省", demo_identity.prepare_staff(operator))]
     clerk_dept = Department.objects.filter(division__code="360102", kind="市场监管").first()
     if clerk_dept is not None:
-        identity.staff_account_upsert(
+        clerk = identity.staff_account_upsert(
             actor=SYSTEM,
             username="clerk.donghu",
             password=DEMO_PASSWORD,
@@ -286,7 +288,9 @@ def load_accounts() -> list[DemoAccount]:
             kind="staff",
             department=clerk_dept,
         )
-        accounts.append(DemoAccount("clerk.donghu", DEMO_PASSWORD, "县级部门窗口人员", clerk_dept.name))
+        accounts.append(DemoAccount("clerk.donghu", DEMO_PASSWORD, "县级部门窗口人员", clerk_dept.name, demo_identity.prepare_staff(clerk)))
+    for account, label, secret in demo_identity.load_staff(DEMO_PASSWORD):
+        accounts.append(DemoAccount(account.username, DEMO_PASSWORD, label, account.department.name if account.department else "", secret))
     return accounts
 
 
@@ -304,6 +308,11 @@ def load_demo() -> dict[str, Any]:
         citizens = demo_messages.load_citizens(DEMO_PASSWORD)
         accounts += [DemoAccount(c.username, DEMO_PASSWORD, "市民", "门户 /login/") for c in citizens]
         api_client = demo_messages.load_messaging(citizens)
+        accounts += [
+            DemoAccount(c.username, DEMO_PASSWORD, f"市民 {level}", "门户 /login/")
+            for c, level in demo_identity.load_citizens(DEMO_PASSWORD)
+        ]
+        oidc_app = demo_identity.load_application()
     indexed = search_rebuild()
     return {
         "divisions": len(divisions),
@@ -314,4 +323,5 @@ def load_demo() -> dict[str, Any]:
         "indexed": indexed,
         "accounts": accounts,
         "api_client": api_client,
+        "oidc_app": oidc_app,
     }

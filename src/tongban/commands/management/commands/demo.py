@@ -13,10 +13,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--serve", action="store_true", help="serve the platform after loading")
+        parser.add_argument("--totp-code", metavar="USERNAME", help="print the current TOTP code of a demo staff account and stop")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from tongban.demo.loader import load_demo
 
+        if options["totp_code"]:
+            from tongban.identity.staff import demo_totp_secret, totp_code
+
+            self.stdout.write(totp_code(demo_totp_secret(options["totp_code"])))
+            return
         call_command("migrate", interactive=False, verbosity=0)
         started = time.monotonic()
         summary = load_demo()
@@ -29,13 +35,23 @@ class Command(BaseCommand):
         site = f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
         self.stdout.write(f"演示账号（工作人员登录 {site}/console/ ，市民登录 {site}/login/ ）：")
         for account in summary["accounts"]:
-            self.stdout.write(f"  {account.role:<10} 用户名 {account.username:<14} 密码 {account.password}   {account.where}")
+            self.stdout.write(f"  {account.role:<10} 用户名 {account.username:<18} 密码 {account.password}   {account.where}")
+            if account.totp:
+                self.stdout.write(
+                    f"  {'':<10} 动态验证码密钥 {account.totp}（加入验证器，或运行 tongban demo --totp-code {account.username}）"
+                )
         client = summary.get("api_client")
         if client is not None:
             self.stdout.write("")
             self.stdout.write(f"部门系统接口（{client.name}，仅限演示）：POST {site}/api/v1/messages")
             self.stdout.write(f"  正式密钥 {client.live_key}")
             self.stdout.write(f"  测试密钥 {client.test_key}   （消息只校验和记录，不会发给任何人）")
+        app = summary.get("oidc_app")
+        if app is not None:
+            self.stdout.write("")
+            self.stdout.write(f"演示接入应用“{app.name}”（OpenID Connect，仅限演示）：发现地址 {site}/o/.well-known/openid-configuration")
+            self.stdout.write(f"  client_id {app.client_id}   client_secret {app.client_secret}")
+            self.stdout.write(f"  回调地址 {app.redirect_uri}   授权范围 {app.scopes}")
         self.stdout.write("")
         if options["serve"]:
             call_command("serve", with_worker=True)
