@@ -8,6 +8,7 @@ import secrets
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from tongban.common.audit import audit_record
 from tongban.common.codes import is_valid_ric
@@ -40,6 +41,7 @@ def staff_account_upsert(
         account.is_staff = True  # may sign in to the console
         account.is_superuser = False
         account.set_password(password)
+        account.password_changed_at = timezone.now()
         account.save()
         audit_record(
             actor=actor,
