@@ -21,7 +21,7 @@ import binascii
 import calendar
 import hashlib
 import json
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote_plus
 
 from django.db import transaction
@@ -33,7 +33,7 @@ from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors as oauth2_errors
 
 from tongban.identity import consents, sessions
-from tongban.identity.models import OidcApplication
+from tongban.identity.models import Account, OidcApplication
 from tongban.web.signin import current_login, sign_out
 
 
@@ -51,14 +51,15 @@ class AuthorizeView(dot.AuthorizationView):
         if oauth2_settings.COMPLIANT_BCP_RFC9700_PKCE_METHOD and credentials.get("code_challenge_method", "S256") != "S256":
             # oauthlib defaults a missing method to "plain"; the toolkit would refuse it only when
             # the code is created, after the person consented.
-            error = oauth2_errors.InvalidRequestError(
+            plain = oauth2_errors.InvalidRequestError(
                 description='Unsupported code_challenge_method; use "S256" (RFC 9700).', state=credentials.get("state")
             )
-            return self.error_response(OAuthToolkitError(error=error, redirect_uri=credentials["redirect_uri"]), application)
+            return self.error_response(OAuthToolkitError(error=plain, redirect_uri=credentials["redirect_uri"]), application)
         prompt = set(request.GET.get("prompt", "").split())
+        person = cast(Account, request.user)  # the toolkit's view requires a signed-in person
         if "login" not in prompt and (
             application.skip_authorization
-            or ("consent" not in prompt and consents.covers(account=request.user, application=application, scopes=scopes))
+            or ("consent" not in prompt and consents.covers(account=person, application=application, scopes=scopes))
         ):
             try:
                 uri, _headers, _body, _status = self.create_authorization_response(
@@ -68,14 +69,14 @@ class AuthorizeView(dot.AuthorizationView):
                 return self.error_response(error, application)
             self._signed_in(application)
             return self.redirect(uri, application)
-        if "none" in prompt and "login" not in prompt:
-            error = oauth2_errors.ConsentRequired(state=credentials.get("state"))
-            return self.error_response(OAuthToolkitError(error=error, redirect_uri=credentials["redirect_uri"]), application)
+        if "none" in prompt:  # oauthlib refuses "none" with any other value
+            silent = oauth2_errors.ConsentRequired(state=credentials.get("state"))
+            return self.error_response(OAuthToolkitError(error=silent, redirect_uri=credentials["redirect_uri"]), application)
         # Show the consent page. The toolkit's "auto" approval by an earlier token is turned off
         # whatever the client asks (approval_prompt): the remembered consent above is the rule.
         query = request.GET.copy()
         query["approval_prompt"] = "force"
-        request.GET = query
+        request.GET = query  # type: ignore[assignment]  # a mutable copy, read by the toolkit below
         return super().get(request, *args, **kwargs)
 
     def form_valid(self, form: Any) -> HttpResponse:
