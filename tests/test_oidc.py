@@ -503,3 +503,16 @@ def test_token_endpoint_query_counts(client, citizen, django_assert_num_queries)
     with django_assert_num_queries(26):
         answer = relying_party.post(TOKEN, refresh, **basic(app, app_secret))
     assert answer.status_code == 200 and answer.json()["id_token"]
+
+
+def test_the_logout_confirmation_and_its_errors_are_portal_pages_in_chinese(client, citizen):
+    sign_in(client)
+    page = client.get("/o/logout/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "确认退出" in text and "本次登录时进入过的所有应用" in text
+    bad = client.get("/o/logout/?id_token_hint=not-a-token")
+    assert bad.status_code == 400 and "无法完成退出" in bad.content.decode()
+    done = client.post("/o/logout/", {"allow": "Logout"})
+    assert done.status_code == 302
+    assert client.get("/my/").status_code == 302  # signed out: /my/ sends to the sign-in page

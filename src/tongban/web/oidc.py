@@ -180,6 +180,8 @@ class DiscoveryView(dot.ConnectDiscoveryInfoView):
 
 
 class LogoutView(dot.RPInitiatedLogoutView):
+    template_name = "portal/logout_confirm.html"
+
     def do_logout(self, application: Any = None, post_logout_redirect_uri: Any = None, state: Any = None, token_user: Any = None) -> Any:
         sign_out(self.request, reason="应用发起的单点退出" if application else "单点退出")
         return super().do_logout(application, post_logout_redirect_uri, state, token_user)
