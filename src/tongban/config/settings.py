@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "tongban.catalog",
     "tongban.search",
     "tongban.messaging",
+    "tongban.cases",
     "oauth2_provider",
     "tongban.web",
     "tongban.commands",
