@@ -95,7 +95,7 @@ def test_lights():
 
 
 @pytest.fixture
-def implementation(mini):
+def implementation(mini, templates):
     impl = impl_of(mini.birth, mini.police_donghu)
     impl.legal_limit, impl.promised_limit = 5, 3
     impl.save()
@@ -209,3 +209,88 @@ def test_a_code_is_never_given_outside_a_transaction(implementation):
         cases.next_case_code(implementation.code, dt.date(2026, 11, 22))
     with transaction.atomic():
         assert cases.next_case_code(implementation.code, dt.date(2026, 11, 22)).endswith("202611220001")
+
+
+# --- the one-time correction notice, §32, scoping, messages ------------------------------------------
+
+
+def _materials(implementation):
+    return list(implementation.base.materials.values_list("name", flat=True))
+
+
+@pytest.mark.django_db
+def test_one_notice_lists_every_problem_and_a_second_is_refused(citizen, implementation, clerk):
+    first, second = _materials(implementation)[:2]
+    case = _submitted(citizen, implementation)
+    with pytest.raises(ValidationFailed):
+        cases.correction_notice(actor=clerk, case_id=str(case.public_id), expected_version=case.version, problems=[])
+    with pytest.raises(ValidationFailed) as caught:
+        problems = [{"material": "不存在的材料", "reason": "x"}]
+        cases.correction_notice(actor=clerk, case_id=str(case.public_id), expected_version=case.version, problems=problems)
+    assert caught.value.code == "material_unknown"
+    problems = [{"material": first, "reason": "照片模糊"}, {"material": second, "reason": "缺少签字"}]
+    case = cases.correction_notice(actor=clerk, case_id=str(case.public_id), expected_version=case.version, problems=problems)
+    assert case.state == "correcting"
+    notice = case.correction_notices.get()
+    assert [p["material"] for p in notice.problems] == [first, second]
+    case = cases.case_act(
+        actor=citizen, case_id=str(case.public_id), action="resubmit", expected_version=case.version, actor_kind="applicant"
+    )
+    assert case.submission_round == 2
+    with pytest.raises(Conflict) as caught:  # an old problem that should have been in the first notice
+        late = [{"material": first, "reason": "身份证过期"}]
+        cases.correction_notice(actor=clerk, case_id=str(case.public_id), expected_version=case.version, problems=late)
+    assert caught.value.code == "notice_not_new"
+    new = [{"material": second, "reason": "补交的签字页缺页", "new_in_correction": True}]
+    case = cases.correction_notice(actor=clerk, case_id=str(case.public_id), expected_version=case.version, problems=new)
+    with pytest.raises(Conflict) as caught:
+        cases.correction_notice(actor=clerk, case_id=str(case.public_id), expected_version=case.version, problems=new)
+    assert caught.value.code in ("notice_already_sent", "case_transition")
+
+
+@pytest.mark.django_db
+def test_not_notified_within_five_working_days_counts_as_accepted_from_receipt(citizen, implementation):
+    case = _submitted(citizen, implementation)
+    Case.objects.filter(pk=case.pk).update(submitted_at=dt.datetime(2026, 9, 28, 2, 0, tzinfo=dt.UTC))  # Monday 10:00 Beijing
+    assert cases.pre_review_deadline(Case.objects.get(pk=case.pk)) == dt.date(2026, 10, 10)
+    assert cases.cases_deem_accepted(today=dt.date(2026, 10, 10)) == 0  # the last day is still in time
+    assert cases.cases_deem_accepted(today=dt.date(2026, 10, 12)) == 1
+    case.refresh_from_db()
+    assert case.state == "accepted" and case.accepted_on == dt.date(2026, 9, 28)
+    assert case.events.get(action="deem_accepted").actor_kind == "system"
+    assert cases.cases_deem_accepted(today=dt.date(2026, 10, 12)) == 0
+
+
+@pytest.mark.django_db
+def test_queues_and_lookups_are_scoped_in_the_query(citizen, other_citizen, implementation, clerk, mini):
+    from tongban.cases import selectors
+    from tongban.identity import services as identity
+
+    case = _submitted(citizen, implementation)
+    outsider = identity.staff_account_upsert(
+        actor=None,
+        username="wuyuan-police",
+        password="Outsider-Pass-2026!",
+        display_name="婺源民警",
+        kind="staff",
+        department=mini.police_wuyuan,
+    )
+    from tongban.identity.staff import system_role_grant
+
+    system_role_grant(account=outsider, role="window_clerk", department=mini.police_wuyuan)
+    assert [c.pk for c in selectors.work_queue(account=clerk).items] == [case.pk]
+    assert selectors.work_queue(account=outsider).items == []
+    assert selectors.case_get_for_staff(account=outsider, case_id=str(case.public_id)) is None
+    assert selectors.case_get_for_staff(account=clerk, case_id=str(case.public_id)) == case
+    assert selectors.case_get_for_applicant(account=other_citizen, case_id=str(case.public_id)) is None
+    assert [c.pk for c in selectors.cases_of(account=citizen).items] == [case.pk]
+
+
+@pytest.mark.django_db
+def test_the_applicant_hears_of_every_node(citizen, implementation, clerk):
+    from tongban.messaging.models import InboxItem
+
+    case = _submitted(citizen, implementation)
+    cases.case_act(actor=clerk, case_id=str(case.public_id), action="accept", expected_version=case.version)
+    titles = list(InboxItem.objects.filter(account=citizen).order_by("id").values_list("title", flat=True))
+    assert titles == [f"{implementation.base.name[:30]}：已申报（待预审）", f"{implementation.base.name[:30]}：已受理"]

@@ -34,6 +34,9 @@ class Case(models.Model):
     due_legal = models.DateField(null=True, blank=True)
     due_promised = models.DateField(null=True, blank=True)
     conclusion = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Each submission (the first, and each corrected one) is a round; at most one correction
+    # notice per round, listing every problem at once (§32).
+    submission_round = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -72,3 +75,17 @@ class CaseDaySequence(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["implementation_code", "day"], name="case_day_sequence_unique")]
+
+
+class CorrectionNotice(models.Model):
+    """The one-time complete correction notice (一次性告知): every problem of one submission round
+    in one notice, each against a material of the item's list with a reason."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="correction_notices")
+    submission_round = models.PositiveSmallIntegerField()
+    problems = models.JSONField()  # [{"material": "...", "reason": "...", "new_in_correction": bool}]
+    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    issued_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["case", "submission_round"], name="one_notice_per_round")]

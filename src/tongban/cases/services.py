@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from tongban.cases import clock, machine
-from tongban.cases.models import Case, CaseDaySequence, CaseEvent
+from tongban.cases.models import Case, CaseDaySequence, CaseEvent, CorrectionNotice
 from tongban.catalog.models import Implementation
 from tongban.common.audit import audit_record
 from tongban.common.errors import Conflict, NotFound, ValidationFailed
@@ -60,6 +60,7 @@ def case_submit(*, applicant: Account, case_id: str, channel: int = Case.Channel
         case.submitted_at = timezone.now()
         case.legal_limit_days = case.implementation.legal_limit
         case.promised_limit_days = case.implementation.promised_limit
+        case.submission_round = 1
         _apply(case, "submit", machine.Actor.APPLICANT, applicant, "")
     return case
 
@@ -86,6 +87,24 @@ def case_act(
     return case
 
 
+def _notify(case: Case, transition: machine.Transition) -> None:
+    """A message to the applicant at every node (template case-progress), in this transaction."""
+    from tongban.messaging.services import message_send
+
+    item = case.implementation.base.name
+    message_send(
+        recipient=case.applicant,
+        template="case-progress",
+        data={
+            "item": item[:30],
+            "case_code": case.code or "未编号",
+            "step": machine.LABELS[machine.State(case.state)][:12],
+            "link": f"/my/cases/{case.public_id}/",
+        },
+        reason=f"办件进度：{transition.label}",
+    )
+
+
 def _apply(case: Case, action: str, kind: machine.Actor, actor: Account | None, opinion: str, on: dt.date | None = None) -> None:
     try:
         transition = machine.next_state(machine.State(case.state), action, kind)
@@ -101,6 +120,8 @@ def _apply(case: Case, action: str, kind: machine.Actor, actor: Account | None, 
     before = case.state
     if action in ("accept", "deem_accepted"):
         case.accepted_on = day
+    elif action == "resubmit":
+        case.submission_round += 1
     elif action == "suspend":
         case.suspended_since = day
     elif action == "resume" and case.suspended_since is not None:
@@ -144,3 +165,73 @@ def _apply(case: Case, action: str, kind: machine.Actor, actor: Account | None, 
         after={"state": case.state},
         reason=opinion,
     )
+    _notify(case, transition)
+
+
+PRE_REVIEW_WORKING_DAYS = 5  # §32: notify incomplete materials within five working days, or it counts as accepted
+
+
+def correction_notice(*, actor: Account, case_id: str, expected_version: int, problems: list[dict[str, Any]]) -> Case:
+    """Send the one-time complete correction notice: every problem of this submission at once.
+    A second notice on the same submission is refused; after a corrected submission a new notice
+    may only name problems that the correction itself introduced."""
+    clean: list[dict[str, Any]] = []
+    for problem in problems:
+        material = str(problem.get("material", "")).strip()
+        reason = str(problem.get("reason", "")).strip()
+        if not material or not reason:
+            raise ValidationFailed("每一项补正要求都要写明材料和原因。", code="problem_incomplete")
+        clean.append({"material": material, "reason": reason, "new_in_correction": bool(problem.get("new_in_correction"))})
+    if not clean:
+        raise ValidationFailed("补正告知至少要列出一项问题。", code="problems_required")
+    with transaction.atomic():
+        case = Case.objects.select_for_update().select_related("implementation__base").filter(public_id=case_id).first()
+        if case is None:
+            raise NotFound("没有找到这个办件。", code="case_unknown")
+        known = set(case.implementation.base.materials.values_list("name", flat=True))
+        unknown = [p["material"] for p in clean if p["material"] not in known]
+        if unknown:
+            raise ValidationFailed(f"这些材料不在本事项的材料清单中：{'、'.join(unknown)}。", code="material_unknown")
+        if CorrectionNotice.objects.filter(case=case, submission_round=case.submission_round).exists():
+            raise Conflict("本次提交已经一次性告知过补正内容，不能再次告知。", code="notice_already_sent")
+        if case.submission_round > 1 and not all(p["new_in_correction"] for p in clean):
+            raise Conflict("补正后只能就补正材料新出现的问题再次告知；原有问题应在第一次告知时一并列出。", code="notice_not_new")
+        if case.version != expected_version:
+            raise Conflict("该办件刚刚已被他人处理，请刷新后查看最新状态。", code="case_changed")
+        opinion = "；".join(f"{p['material']}：{p['reason']}" for p in clean)
+        _apply(case, "request_correction", machine.Actor.CLERK, actor, opinion)
+        CorrectionNotice.objects.create(case=case, submission_round=case.submission_round, problems=clean, issued_by=actor)
+    return case
+
+
+def pre_review_deadline(case: Case) -> dt.date | None:
+    """The last day to notify corrections for the current submission (§32)."""
+    if case.submitted_at is None:
+        return None
+    submitted_on = timezone.localdate(case.submitted_at, LOCAL)
+    return clock.due(submitted_on, PRE_REVIEW_WORKING_DAYS)
+
+
+def cases_deem_accepted(*, today: dt.date | None = None, limit: int = 500) -> int:
+    """§32: a submission not notified within five working days counts as accepted from that day.
+    Run by the worker's scheduler; bounded and idempotent."""
+    today = today or timezone.localdate(timezone.now(), LOCAL)
+    done = 0
+    for case in Case.objects.filter(state=machine.State.SUBMITTED).order_by("submitted_at")[:limit]:
+        deadline = pre_review_deadline(case)
+        if deadline is not None and today > deadline and case.submitted_at is not None:
+            # "自收到申请材料之日起即为受理": accepted as of the day the materials arrived.
+            received = timezone.localdate(case.submitted_at, LOCAL)
+            try:
+                case_act(
+                    actor=None,
+                    case_id=str(case.public_id),
+                    action="deem_accepted",
+                    expected_version=case.version,
+                    actor_kind="system",
+                    on=received,
+                )
+                done += 1
+            except Conflict:
+                continue  # a clerk acted at the same moment: theirs stands
+    return done

@@ -1,0 +1,50 @@
+"""Reads of cases. What a person or a clerk may see is part of the query: another's case looks the
+same as no case."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+
+from tongban.cases.models import Case
+from tongban.common.pagination import Page, paginate_by_key
+from tongban.identity import access
+
+
+def _key(case_id: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(case_id))
+    except ValueError:
+        return None
+
+
+def case_get_for_applicant(*, account: Any, case_id: str) -> Case | None:
+    key = _key(case_id)
+    return Case.objects.select_related("implementation__base").filter(public_id=key, applicant=account).first() if key else None
+
+
+def case_get_for_staff(*, account: Any, case_id: str) -> Case | None:
+    key = _key(case_id)
+    if key is None:
+        return None
+    return _scoped(account).select_related("implementation__base").filter(public_id=key).first()
+
+
+def _scoped(account: Any) -> QuerySet[Case]:
+    return access.scope(Case.objects.exclude(state="draft"), account, field="implementation__department")
+
+
+def work_queue(*, account: Any, states: list[str] | None = None, cursor: str | None = None, limit: int = 50) -> Page[Case]:
+    """A clerk's queue: cases of the departments they hold a role in, oldest first, keyset pages."""
+    qs = _scoped(account).select_related("implementation__base")
+    if states:
+        qs = qs.filter(state__in=states)
+    return paginate_by_key(qs, key="id", cursor=cursor, limit=limit)
+
+
+def cases_of(*, account: Any, cursor: str | None = None, limit: int = 20) -> Page[Case]:
+    """我的办件: the applicant's own cases, newest first."""
+    qs = Case.objects.filter(applicant=account).select_related("implementation__base")
+    return paginate_by_key(qs, key="-id", cursor=cursor, limit=limit)
