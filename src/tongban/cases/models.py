@@ -37,6 +37,13 @@ class Case(models.Model):
     # Each submission (the first, and each corrected one) is a round; at most one correction
     # notice per round, listing every problem at once (§32).
     submission_round = models.PositiveSmallIntegerField(default=0)
+    form = models.ForeignKey("cases.ApplicationForm", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Anyone with the code and this password may follow the case without signing in (a hash only).
+    query_password_hash = models.CharField(max_length=128, blank=True)
+    # 告知承诺制: the truthfulness commitment the applicant signed, kept with the case.
+    commitment_text = models.TextField(blank=True)
+    commitment_signed_at = models.DateTimeField(null=True, blank=True)
+    bundle_application = models.ForeignKey("cases.BundleApplication", null=True, blank=True, on_delete=models.PROTECT, related_name="cases")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -89,3 +96,32 @@ class CorrectionNotice(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "submission_round"], name="one_notice_per_round")]
+
+
+class ApplicationForm(models.Model):
+    """An implementation's application form: a JSON Schema plus layout hints (steps, labels, which
+    fields fill from the applicant's verified identity), versioned: a case keeps the version it was
+    filled with."""
+
+    implementation = models.ForeignKey("catalog.Implementation", on_delete=models.CASCADE, related_name="application_forms")
+    version = models.PositiveIntegerField()
+    schema = models.JSONField()
+    layout = models.JSONField(default=dict)
+    is_current = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["implementation", "version"], name="application_form_version_unique")]
+
+
+class BundleApplication(models.Model):
+    """One "one thing done once" application (一件事一次办): one form, one set of materials, and a
+    case per item of the bundle, started in the order of their dependencies."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    bundle = models.ForeignKey("catalog.Bundle", on_delete=models.PROTECT, related_name="applications")
+    applicant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bundle_applications")
+    form_data = models.JSONField(default=dict)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)

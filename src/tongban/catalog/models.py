@@ -269,3 +269,35 @@ class ChangeFeed(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class Bundle(models.Model):
+    """A "one thing done once" bundle (一件事): several base items applied for together, some of them
+    depending on others (the household registration needs the birth certificate first)."""
+
+    code = models.SlugField("一件事代码", max_length=40, unique=True)
+    name = models.CharField("名称", max_length=100)
+    description = models.TextField("说明", blank=True)
+    audience = models.CharField("服务对象", max_length=16, default="person")  # person | enterprise
+    status = models.CharField(max_length=16, default="published")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "一件事"
+        verbose_name_plural = "一件事"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BundleItem(models.Model):
+    bundle = models.ForeignKey(Bundle, on_delete=models.CASCADE, related_name="items")
+    item = models.ForeignKey(BaseItem, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+    optional = models.BooleanField("按需办理", default=False)  # e.g. the mortgage in a second-hand home transfer
+    depends_on = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="dependents")
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["bundle", "item"], name="bundle_item_unique")]
