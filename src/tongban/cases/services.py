@@ -88,8 +88,12 @@ def case_act(
 
 
 def _notify(case: Case, transition: machine.Transition) -> None:
-    """A message to the applicant at every node (template case-progress), in this transaction."""
+    """A message to the applicant at every node (template case-progress), in this transaction. A
+    case never submitted (a bundle's waiting part) has no code yet and no node to report."""
     from tongban.messaging.services import message_send
+
+    if not case.code:
+        return
 
     item = case.implementation.base.name
     message_send(
@@ -97,7 +101,7 @@ def _notify(case: Case, transition: machine.Transition) -> None:
         template="case-progress",
         data={
             "item": item[:30],
-            "case_code": case.code or "未编号",
+            "case_code": case.code,
             "step": machine.LABELS[machine.State(case.state)][:12],
             "link": f"/my/cases/{case.public_id}/",
         },
@@ -166,6 +170,10 @@ def _apply(case: Case, action: str, kind: machine.Actor, actor: Account | None, 
         reason=opinion,
     )
     _notify(case, transition)
+    if case.bundle_application_id and case.state in {machine.State.CONCLUDED, machine.State.DECIDED} | machine.TERMINAL:
+        from tongban.cases.bundles import bundle_advance
+
+        bundle_advance(case.bundle_application)  # type: ignore[arg-type]
 
 
 PRE_REVIEW_WORKING_DAYS = 5  # §32: notify incomplete materials within five working days, or it counts as accepted

@@ -16,6 +16,8 @@ from django.utils import timezone
 from tongban.catalog import schema
 from tongban.catalog.models import (
     BaseItem,
+    Bundle,
+    BundleItem,
     ChangeFeed,
     Faq,
     Fee,
@@ -523,3 +525,47 @@ def synonym_set(*, actor: Any, term: str, expansions: list[str]) -> Synonym:
         # Synonyms change how every item is found: mark the whole index stale.
         _feed(actor=actor, base_code="*")
     return synonym
+
+
+def bundle_save(*, actor: Any, code: str, name: str, audience: str, items: list[dict[str, Any]], description: str = "") -> Bundle:
+    """Define a "one thing done once" bundle: ``items`` are ``{"item": base code, "optional": bool,
+    "depends_on": [base codes]}`` in order. Dependencies must name earlier items of the bundle
+    (no cycles). Idempotent: the same definition writes nothing."""
+    codes = [entry["item"] for entry in items]
+    if len(set(codes)) != len(codes):
+        raise ValidationFailed("一件事中的事项不能重复。", code="bundle_duplicate_item")
+    bases = {b.code: b for b in BaseItem.objects.filter(code__in=codes)}
+    missing = [c for c in codes if c not in bases]
+    if missing:
+        raise ValidationFailed(f"一件事中的事项不存在：{'、'.join(missing)}。", code="unknown_item")
+    for position, entry in enumerate(items):
+        for dependency in entry.get("depends_on", []):
+            if dependency not in codes[:position]:
+                raise ValidationFailed(f"“{dependency}”必须是排在前面的事项，且不能循环依赖。", code="bundle_dependency")
+    wanted = [(e["item"], bool(e.get("optional")), sorted(e.get("depends_on", []))) for e in items]
+    with transaction.atomic():
+        bundle = Bundle.objects.select_for_update().filter(code=code).first()
+        if bundle is not None:
+            current = [
+                (bi.item.code, bi.optional, sorted(d.item.code for d in bi.depends_on.all()))
+                for bi in bundle.items.select_related("item").prefetch_related("depends_on__item")
+            ]
+            if (bundle.name, bundle.audience, bundle.description) == (name, audience, description) and current == wanted:
+                return bundle
+            bundle.items.all().delete()
+        bundle, created = Bundle.objects.update_or_create(
+            code=code, defaults={"name": name, "audience": audience, "description": description}
+        )
+        made: dict[str, BundleItem] = {}
+        for position, (item_code, optional, depends) in enumerate(wanted):
+            member = BundleItem.objects.create(bundle=bundle, item=bases[item_code], position=position, optional=optional)
+            member.depends_on.set([made[d] for d in depends])
+            made[item_code] = member
+        audit_record(
+            actor=actor,
+            action="bundle.create" if created else "bundle.update",
+            object_type="bundle",
+            object_id=code,
+            after={"name": name, "items": wanted},
+        )
+    return bundle
