@@ -123,7 +123,7 @@ def test_the_demo_message_centre(demo):
 
     zhang = Account.objects.get(username="citizen.zhang")
     assert zhang.mobile == "13800138000" and zhang.check_password("Tongban-Demo-2026")
-    assert InboxItem.objects.filter(account=zhang).count() == 3  # loaded twice, sent once
+    assert InboxItem.objects.filter(account=zhang, message__reason__startswith="演示").count() == 3  # loaded twice, sent once
     assert Message.objects.filter(recipient__username="citizen.li").count() == 3
     assert Template.objects.filter(code__in=["account-otp", "case-progress", "donghu-police-done"]).count() == 3
     client = demo["first"]["api_client"]
@@ -176,3 +176,17 @@ def test_the_demo_identity(demo):
     out = io.StringIO()
     call_command("demo", totp_code="clerk.donghu", stdout=out)
     assert out.getvalue().strip() == pyotp.TOTP(printed["clerk.donghu"].totp).now()
+
+
+
+@pytest.mark.django_db
+def test_the_demo_bundles_and_cases(demo):
+    from tongban.cases.models import Case
+    from tongban.catalog.models import Bundle
+
+    assert set(Bundle.objects.values_list("code", flat=True)) == {"birth", "new-car", "second-hand-home", "enterprise-start"}
+    assert Bundle.objects.get(code="birth").items.count() == 4
+    states = sorted(Case.objects.filter(applicant__username="citizen.zhang").values_list("state", flat=True))
+    assert states == ["accepted", "accepted", "correcting", "submitted", "suspended"]  # loaded twice, made once
+    overdue = Case.objects.filter(applicant__username="citizen.zhang", state="accepted").order_by("due_legal").first()
+    assert overdue.due_legal < overdue.updated_at.date()

@@ -15,6 +15,7 @@ from django.db import transaction
 
 from tongban.catalog import services as catalog
 from tongban.catalog.models import BaseItem, Implementation, Status
+from tongban.demo import cases as demo_cases
 from tongban.demo import departments as dept_data
 from tongban.demo import divisions as div_data
 from tongban.demo import identity as demo_identity
@@ -313,6 +314,8 @@ def load_demo() -> dict[str, Any]:
             for c, level in demo_identity.load_citizens(DEMO_PASSWORD)
         ]
         oidc_app = demo_identity.load_application()
+        demo_cases.load_bundles()
+        demo_cases.load_cases()
     indexed = search_rebuild()
     return {
         "divisions": len(divisions),
