@@ -141,6 +141,14 @@ def test_every_route_requires_the_right_authentication(client):
                 if response.status_code == 302:
                     assert response["Location"].startswith("/console/login"), (method, url)
             continue
+        if route.startswith("workbench/"):
+            # Department staff's workbench (tests/test_workbench.py): staff only, as the console.
+            for method in ("get", "post"):
+                response = getattr(client, method)(url)
+                assert response.status_code in (302, 404, 405), (method, url, response.status_code)
+                if response.status_code == 302:
+                    assert response["Location"].startswith("/console/login"), (method, url)
+            continue
         if route.startswith(("my/", "enterprise/")):
             # A citizen's own pages and the enterprise pages (tests/test_enterprises.py): anonymous
             # visitors are sent to the portal's sign-in page.

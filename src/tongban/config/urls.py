@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("console/admin/", admin.site.urls),
     path("console/", include("tongban.web.console.urls")),
+    path("workbench/", include("tongban.web.workbench.urls")),
     path("o/", include(("tongban.web.oidc", "oauth2_provider"))),
     path("", include("tongban.web.portal.urls")),
 ]
