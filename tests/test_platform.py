@@ -78,6 +78,9 @@ PUBLIC = {
     # to the number is the permission (tests/test_persons.py).
     "portal:register",
     "portal:password_reset",
+    # Looking a case up by its code and query password needs no sign-in; rate limited, one answer
+    # for an unknown code and a wrong password (tests/test_apply.py).
+    "portal:case_lookup",
     # The OpenID Connect provider: each endpoint authenticates by the protocol itself (the person's
     # session for authorize, client credentials for token/revoke/introspect, a bearer token for
     # userinfo); discovery and the JWKS are public by design. tests/test_oidc.py proves each.
@@ -149,7 +152,7 @@ def test_every_route_requires_the_right_authentication(client):
                 if response.status_code == 302:
                     assert response["Location"].startswith("/console/login"), (method, url)
             continue
-        if route.startswith(("my/", "enterprise/")):
+        if route.startswith(("my/", "enterprise/", "apply/")):
             # A citizen's own pages and the enterprise pages (tests/test_enterprises.py): anonymous
             # visitors are sent to the portal's sign-in page.
             for method in ("get", "post"):

@@ -27,8 +27,9 @@ def test_guide_query_count(mini, client, django_assert_num_queries):
     impl = f.impl_of(mini.birth, mini.police_donghu)
     client.get(f"/guide/{impl.code}")
     # implementation with base, department, division; materials, steps, fees, FAQ, themes (the
-    # calendar for the "预计…前办结" date was loaded by the first request and is shared a minute)
-    with django_assert_num_queries(6):
+    # calendar for the "预计…前办结" date was loaded by the first request and is shared a minute);
+    # whether it has a current online application form (the “在线申请” button)
+    with django_assert_num_queries(7):
         response = client.get(f"/guide/{impl.code}")
     page = response.content.decode()
     assert response.status_code == 200

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from tongban.web.portal import account, enterprise, inbox, me, views
+from tongban.web.portal import account, cases, enterprise, inbox, me, views
 
 app_name = "portal"
 
@@ -25,6 +25,14 @@ urlpatterns = [
     path("my/security/sessions/end-all/", me.me_sessions_end_all, name="me_sessions_end_all"),
     path("my/security/sessions/<str:session_id>/end/", me.me_session_end, name="me_session_end"),
     path("my/security/apps/<str:application_id>/revoke/", me.me_consent_revoke, name="me_consent_revoke"),
+    # 在线申请 and 我的办件 (any case id reaches the view, which answers 404 for a malformed or
+    # someone else's); looking a case up by code and query password needs no sign-in.
+    path("apply/<str:code>/", cases.apply, name="apply"),
+    path("my/cases/", cases.my_cases, name="my_cases"),
+    path("my/cases/<str:case_id>/", cases.my_case, name="my_case"),
+    path("my/cases/<str:case_id>/receipt/", cases.my_case_receipt, name="my_case_receipt"),
+    path("my/cases/<str:case_id>/act/", cases.my_case_act, name="my_case_act"),
+    path("cases/lookup/", cases.case_lookup, name="case_lookup"),
     path("my/messages/", inbox.inbox_list, name="inbox"),
     path("my/messages/read-all/", inbox.inbox_read_all, name="inbox_read_all"),
     path("my/messages/settings/", inbox.inbox_settings, name="inbox_settings"),
