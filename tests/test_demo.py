@@ -178,7 +178,6 @@ def test_the_demo_identity(demo):
     assert out.getvalue().strip() == pyotp.TOTP(printed["clerk.donghu"].totp).now()
 
 
-
 @pytest.mark.django_db
 def test_the_demo_bundles_and_cases(demo):
     from tongban.cases.models import Case
