@@ -99,8 +99,7 @@ def login(request: HttpRequest) -> HttpResponse:
             request.session.pop(CANDIDATE_KEY, None)
             step = "console:identity_login_code" if staff.totp_enrolled(account) else "console:identity_login_enrol"
             return _never_cache(redirect(step))
-        elif getattr(request, "axes_locked_out", False):
-            request.axes_locked_out = False  # type: ignore[attr-defined]  # we answer in Chinese, not axes
+        elif _axes_took(request):
             error, status = _locked_message(), 429
         else:
             status = 400
@@ -145,8 +144,7 @@ def _code_failed(request: HttpRequest, account: Account, state: dict[str, Any]) 
     user_login_failed.send(sender=__name__, credentials={"username": account.username}, request=request)
     state["failures"] = int(state.get("failures", 0)) + 1
     request.session[PENDING_KEY] = state
-    if getattr(request, "axes_locked_out", False):
-        request.axes_locked_out = False  # type: ignore[attr-defined]
+    if _axes_took(request):
         return _back_to_password(request, _locked_message())
     if state["failures"] >= CODE_ATTEMPTS:
         return _back_to_password(request, "验证码连续输错多次，请重新输入用户名和密码。")
@@ -282,9 +280,26 @@ def staff_self_view(view: View) -> View:
     return wrapper
 
 
-def _password_ok(request: HttpRequest, account: Account, password: str) -> bool:
-    """Check the current password through authentication, so wrong guesses count for axes."""
-    return authenticate(request, username=account.username, password=password) is not None
+def _axes_took(request: HttpRequest) -> bool:
+    """Whether django-axes locked this request out. The flag is cleared: we answer in Chinese
+    ourselves instead of letting axes replace the response."""
+    if getattr(request, "axes_locked_out", False):
+        request.axes_locked_out = False  # type: ignore[attr-defined]
+        return True
+    return False
+
+
+def _current_password_refused(request: HttpRequest, account: Account, form: forms.Form, field: str) -> int | None:
+    """Check the current password typed into ``field`` through authentication, so wrong guesses
+    count for axes. On a refusal the error goes on the form and the status is returned (429 when
+    the guesses locked the account out here)."""
+    if authenticate(request, username=account.username, password=form.cleaned_data[field]) is not None:
+        return None
+    if _axes_took(request):
+        form.add_error(None, _locked_message())
+        return 429
+    form.add_error(field, "当前密码不正确。")
+    return 400
 
 
 class ReEnrolForm(CodeForm):
@@ -304,13 +319,9 @@ def account_totp(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            if not _password_ok(request, account, form.cleaned_data["password"]):
-                if getattr(request, "axes_locked_out", False):
-                    request.axes_locked_out = False  # type: ignore[attr-defined]
-                    form.add_error(None, _locked_message())
-                    status = 429
-                else:
-                    form.add_error("password", "当前密码不正确。")
+            refused = _current_password_refused(request, account, form, "password")
+            if refused:
+                status = refused
             elif staff.totp_confirm(account=account, secret=secret, code=form.cleaned_data["code"]):
                 request.session.pop(CANDIDATE_KEY, None)
                 messages.success(request, "动态验证码已绑定到新的验证器，原来的验证器不再有效。")
@@ -370,13 +381,9 @@ def account_password(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            if not _password_ok(request, account, form.cleaned_data["old_password"]):
-                if getattr(request, "axes_locked_out", False):
-                    request.axes_locked_out = False  # type: ignore[attr-defined]
-                    form.add_error(None, _locked_message())
-                    status = 429
-                else:
-                    form.add_error("old_password", "当前密码不正确。")
+            refused = _current_password_refused(request, account, form, "old_password")
+            if refused:
+                status = refused
             else:
                 try:
                     staff.password_change(account=account, new_password=form.cleaned_data["new_password"])
