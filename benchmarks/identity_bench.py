@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -204,11 +205,12 @@ def _post(conn: http.client.HTTPConnection, path: str, body: str, headers: dict[
     return answer.status, answer.read(), answer.headers
 
 
-def refresh_run(port: int, data: dict[str, Any], threads: int, seconds: int) -> dict[str, Any]:
-    """Each thread rotates its own family for ``seconds``; the families' current tokens carry
-    over to the next run."""
-    tokens: list[str] = data["refresh_tokens"]
-    authorization = basic(*data["code"])
+def timed_http_run(
+    port: int, threads: int, seconds: int, name: str, once: Callable[[http.client.HTTPConnection, int], str | None]
+) -> dict[str, Any]:
+    """Run ``once(connection, thread index)`` in a loop on ``threads`` keep-alive connections for
+    ``seconds``, timing each call. ``once`` returns None when it succeeded, or a failure that stops
+    its thread."""
     latencies: list[list[float]] = [[] for _ in range(threads)]
     failures: list[str] = []
     barrier = threading.Barrier(threads + 1)
@@ -221,21 +223,17 @@ def refresh_run(port: int, data: dict[str, Any], threads: int, seconds: int) -> 
             barrier.wait(timeout=60)
             while time.perf_counter() < deadline[0]:
                 started = time.perf_counter()
-                body = urlencode({"grant_type": "refresh_token", "refresh_token": tokens[index]})
-                status, content, _ = _post(conn, "/o/token/", body, {"Authorization": authorization})
-                if status != 200:
-                    failures.append(f"{status} {content[:300]!r}")
-                    return  # this family is revoked or broken: stop it
-                answer = json.loads(content)
-                assert answer["refresh_token"] != tokens[index] and answer.get("id_token")
-                tokens[index] = answer["refresh_token"]
+                failure = once(conn, index)
+                if failure is not None:
+                    failures.append(failure)
+                    return
                 own.append(time.perf_counter() - started)
         except BaseException as exc:  # noqa: BLE001 - reported below
             failures.append(repr(exc))
         finally:
             conn.close()
 
-    workers = [threading.Thread(target=work, args=(i,), name=f"refresh-{i}") for i in range(threads)]
+    workers = [threading.Thread(target=work, args=(i,), name=f"{name}-{i}") for i in range(threads)]
     for worker in workers:
         worker.start()
     deadline[0] = time.perf_counter() + seconds
@@ -252,6 +250,25 @@ def refresh_run(port: int, data: dict[str, Any], threads: int, seconds: int) -> 
         "count": len(every),
         "failures": failures,
     }
+
+
+def refresh_run(port: int, data: dict[str, Any], threads: int, seconds: int) -> dict[str, Any]:
+    """Each thread rotates its own family for ``seconds``; the families' current tokens carry
+    over to the next run."""
+    tokens: list[str] = data["refresh_tokens"]
+    authorization = basic(*data["code"])
+
+    def once(conn: http.client.HTTPConnection, index: int) -> str | None:
+        body = urlencode({"grant_type": "refresh_token", "refresh_token": tokens[index]})
+        status, content, _ = _post(conn, "/o/token/", body, {"Authorization": authorization})
+        if status != 200:
+            return f"{status} {content[:300]!r}"  # this family is revoked or broken: stop it
+        answer = json.loads(content)
+        assert answer["refresh_token"] != tokens[index] and answer.get("id_token")
+        tokens[index] = answer["refresh_token"]
+        return None
+
+    return timed_http_run(port, threads, seconds, "refresh", once)
 
 
 def refresh_phase(port: int, data: dict[str, Any], args: argparse.Namespace) -> None:
@@ -285,67 +302,35 @@ def refresh_phase(port: int, data: dict[str, Any], args: argparse.Namespace) -> 
 
 def login_run(port: int, usernames: list[str], counter: Any, threads: int, seconds: int) -> dict[str, Any]:
     """GET /login/ then POST /login/ per login, a different citizen and client address each time."""
-    latencies: list[list[float]] = [[] for _ in range(threads)]
-    failures: list[str] = []
-    barrier = threading.Barrier(threads + 1)
-    deadline = [0.0]
     lock = threading.Lock()
 
-    def work(index: int) -> None:
-        conn = http.client.HTTPConnection(HOST, port, timeout=10)
-        own = latencies[index]
-        try:
-            barrier.wait(timeout=60)
-            while time.perf_counter() < deadline[0]:
-                with lock:
-                    n = next(counter)
-                address = f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
-                started = time.perf_counter()
-                conn.request("GET", "/login/", headers={"X-Real-IP": address})
-                page = conn.getresponse()
-                html = page.read().decode()
-                cookie = CSRF_COOKIE.search(page.headers.get("Set-Cookie", ""))
-                token = CSRF_INPUT.search(html)
-                if page.status != 200 or not cookie or not token:
-                    failures.append(f"GET /login/ {page.status}")
-                    return
-                body = urlencode(
-                    {
-                        "csrfmiddlewaretoken": token.group(1),
-                        "way": "password",
-                        "username": usernames[n % len(usernames)],
-                        "password": PASSWORD,
-                        "next": "/",
-                    }
-                )
-                status, content, _ = _post(conn, "/login/", body, {"Cookie": f"csrftoken={cookie.group(1)}", "X-Real-IP": address})
-                if status != 302:
-                    text = re.sub(r"\s+", " ", content.decode(errors="replace"))
-                    failures.append(f"POST /login/ {status} {text[:300]}")
-                    return
-                own.append(time.perf_counter() - started)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            failures.append(repr(exc))
-        finally:
-            conn.close()
+    def once(conn: http.client.HTTPConnection, index: int) -> str | None:
+        with lock:
+            n = next(counter)
+        address = f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+        conn.request("GET", "/login/", headers={"X-Real-IP": address})
+        page = conn.getresponse()
+        html = page.read().decode()
+        cookie = CSRF_COOKIE.search(page.headers.get("Set-Cookie", ""))
+        token = CSRF_INPUT.search(html)
+        if page.status != 200 or not cookie or not token:
+            return f"GET /login/ {page.status}"
+        body = urlencode(
+            {
+                "csrfmiddlewaretoken": token.group(1),
+                "way": "password",
+                "username": usernames[n % len(usernames)],
+                "password": PASSWORD,
+                "next": "/",
+            }
+        )
+        status, content, _ = _post(conn, "/login/", body, {"Cookie": f"csrftoken={cookie.group(1)}", "X-Real-IP": address})
+        if status != 302:
+            text = re.sub(r"\s+", " ", content.decode(errors="replace"))
+            return f"POST /login/ {status} {text[:300]}"
+        return None
 
-    workers = [threading.Thread(target=work, args=(i,), name=f"login-{i}") for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    deadline[0] = time.perf_counter() + seconds
-    started = time.perf_counter()
-    barrier.wait(timeout=60)
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - started
-    every = [x for own in latencies for x in own]
-    return {
-        "rps": len(every) / elapsed,
-        "p50_ms": 1000 * pct(every, 0.50),
-        "p99_ms": 1000 * pct(every, 0.99),
-        "count": len(every),
-        "failures": failures,
-    }
+    return timed_http_run(port, threads, seconds, "login", once)
 
 
 def login_phase(port: int, data: dict[str, Any], args: argparse.Namespace) -> None:
