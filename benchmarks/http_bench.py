@@ -81,6 +81,26 @@ def ensure_wrk() -> str:
     return found
 
 
+def bench_environment(name: str, database_url: str, *, wipe: bool, **extra: str) -> tuple[Path, dict[str, str]]:
+    """The data directory and environment of one benchmark's processes. The data directory holds
+    the keys the platform generates (field encryption, OIDC signing): the server, the worker and the
+    benchmark itself share it, and a reused database needs the same one, so it is wiped only with
+    a fresh database."""
+    data_dir = Path(os.environ.get("BENCH_DATA_DIR", tempfile.gettempdir())) / f"tongban-bench-{name}"
+    if wipe:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "tongban.config.settings",
+        **extra,
+    }
+    return data_dir, env
+
+
 def prepare(env: dict[str, str], implementations: int | None) -> None:
     if env["DATABASE_URL"].startswith("postgres"):
         name = env["DATABASE_URL"].rsplit("/", 1)[1]
@@ -188,16 +208,7 @@ def main() -> None:
 
     args.database_url = args.database_url or f"postgres://postgres@127.0.0.1:5432/tongban_bench_{args.scenario}"
     wrk = ensure_wrk()
-    data_dir = Path(os.environ.get("BENCH_DATA_DIR", tempfile.gettempdir())) / f"tongban-bench-{args.scenario}"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "DATA_DIR": str(data_dir),
-        "DATABASE_URL": args.database_url,
-        "RATE_LIMIT_SEARCH_PER_MINUTE": "0",
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "tongban.config.settings",
-    }
+    _, env = bench_environment(args.scenario, args.database_url, wipe=False, RATE_LIMIT_SEARCH_PER_MINUTE="0")
     if not args.reuse:
         prepare(env, args.implementations if args.scenario == "p2" else None)
     sh([str(BIN / "tongban"), "migrate", "-v0"], env)

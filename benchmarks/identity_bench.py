@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from http_bench import BIN, HOST, ensure_wrk, run_wrk, sh, start_server
+from http_bench import BIN, HOST, bench_environment, ensure_wrk, run_wrk, sh, start_server
 from messaging_bench import machine_line, median_of, pct, port_free, postgres_version, stop
 
 DB_NAME = "tongban_bench_identity"
@@ -474,20 +474,13 @@ def main() -> None:
         flush=True,
     )
 
-    # The data directory holds the field-encryption and OIDC signing keys: server and this process share it.
-    data_dir = Path(os.environ.get("BENCH_DATA_DIR", tempfile.gettempdir())) / "tongban-bench-identity"
-    if not args.reuse:
-        shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "DATA_DIR": str(data_dir),
-        "DATABASE_URL": args.database_url,
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "tongban.config.settings",
-        "PUBLIC_BASE_URL": f"http://{HOST}:{args.port}",
-        "BEHIND_PROXY": "1",  # the client address comes from X-Real-IP, as behind the nginx front
-    }
+    _, env = bench_environment(
+        "identity",
+        args.database_url,
+        wipe=not args.reuse,
+        PUBLIC_BASE_URL=f"http://{HOST}:{args.port}",
+        BEHIND_PROXY="1",  # the client address comes from X-Real-IP, as behind the nginx front
+    )
     if not args.reuse:
         prepare_database(args.database_url, env)
     else:

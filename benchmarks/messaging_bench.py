@@ -39,7 +39,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from http_bench import BIN, HOST, ensure_wrk, prepare, run_wrk, sh, start_server, stop_server
+from http_bench import BIN, HOST, bench_environment, ensure_wrk, prepare, run_wrk, sh, start_server, stop_server
 
 # The worker's own queue groups (src/tongban/commands/management/commands/worker.py), repeated here
 # so that --sms-threads can add SMS threads without importing Django before the environment is set.
@@ -659,23 +659,16 @@ def main() -> None:
         flush=True,
     )
 
-    # The data directory holds the field-encryption keys: a reused database needs the same one.
-    data_dir = Path(os.environ.get("BENCH_DATA_DIR", tempfile.gettempdir())) / "tongban-bench-messages"
-    if not args.reuse:
-        shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "DATA_DIR": str(data_dir),
-        "DATABASE_URL": args.database_url,
-        "RATE_LIMIT_SEARCH_PER_MINUTE": "0",
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "tongban.config.settings",
-        "PUBLIC_BASE_URL": f"http://{HOST}:{args.port}",
-        "SMS_SANDBOX_CALLBACK_URL": f"http://{HOST}:{args.port}/api/v1/messages/receipts/sandbox-sms",
-        "SMS_SANDBOX_FAILURE_RATE": "0",
-        "SMS_SANDBOX_MAX_PER_SECOND": "1000000",
-    }
+    data_dir, env = bench_environment(
+        "messages",
+        args.database_url,
+        wipe=not args.reuse,
+        RATE_LIMIT_SEARCH_PER_MINUTE="0",
+        PUBLIC_BASE_URL=f"http://{HOST}:{args.port}",
+        SMS_SANDBOX_CALLBACK_URL=f"http://{HOST}:{args.port}/api/v1/messages/receipts/sandbox-sms",
+        SMS_SANDBOX_FAILURE_RATE="0",
+        SMS_SANDBOX_MAX_PER_SECOND="1000000",
+    )
     if not args.reuse:
         prepare(env, None)
     sh([str(BIN / "tongban"), "migrate", "-v0"], env)
