@@ -178,6 +178,10 @@ class Implementation(models.Model):
     consult_channel = models.CharField("咨询方式", max_length=300)
     complaint_channel = models.CharField("监督投诉方式", max_length=300)
     special_procedures = models.CharField("特别程序", max_length=300, blank=True)
+    # Per-step limits in working days where the implementation sets them:
+    # {"pre_review": n, "review": n, "certificate": n}; the statutory ones (§32 five days,
+    # §44 ten days) apply where a step has none.
+    step_limits = models.JSONField("环节时限", default=dict, blank=True)
     handling_area = models.CharField("通办范围", max_length=40, blank=True)
     appointment = models.BooleanField("支持预约办理", default=False)
     courier = models.BooleanField("支持物流快递", default=False)

@@ -358,8 +358,31 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
+# Uploaded materials and generated documents go through Django's storage API: local disk under
+# DATA_DIR/media by default, S3-compatible object storage (django-storages, `pip install -e '.[s3]'`)
+# when FILE_STORAGE=s3.
+FILE_STORAGE = env_choice("FILE_STORAGE", "local", {"local", "s3"})
+_default_storage: dict[str, object] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": str(DATA_DIR / "media")},
+}
+if FILE_STORAGE == "s3":
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("S3_BUCKET"),
+            "endpoint_url": env_str("S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("S3_REGION", "") or None,
+            "access_key": env_str("S3_ACCESS_KEY", "") or None,
+            "secret_key": env_str("S3_SECRET_KEY", "") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "querystring_expire": 300,
+            "file_overwrite": False,
+        },
+    }
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(DATA_DIR / "media")}},
+    "default": _default_storage,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if env_bool("STATIC_MANIFEST", not DEBUG)
@@ -399,6 +422,14 @@ LOGGING = {
 PROVINCE_CODE = env_str("PROVINCE_CODE", "360000")
 # Workbench lights: a case turns yellow this many working days before its limit.
 CLOCK_YELLOW_WORKING_DAYS = env_int("CLOCK_YELLOW_WORKING_DAYS", 1, minimum=0)
+# Case materials: the largest file, how many files one material and one case may have, and the
+# content types accepted (sniffed from the bytes, not taken from the name).
+MATERIAL_MAX_BYTES = env_int("MATERIAL_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+MATERIAL_MAX_FILES_PER_MATERIAL = env_int("MATERIAL_MAX_FILES_PER_MATERIAL", 5, minimum=1, maximum=50)
+MATERIAL_MAX_FILES_PER_CASE = env_int("MATERIAL_MAX_FILES_PER_CASE", 30, minimum=1, maximum=500)
+MATERIAL_TYPES = env_list("MATERIAL_TYPES", ["pdf", "jpg", "png"])
+# Case events posted to department systems: tries before a webhook is marked failed.
+CASE_WEBHOOK_MAX_ATTEMPTS = env_int("CASE_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1, maximum=20)
 SEARCH_MAX_QUERY_CHARS = env_int("SEARCH_MAX_QUERY_CHARS", 100, minimum=10, maximum=1000)
 KIOSK_IDLE_SECONDS = env_int("KIOSK_IDLE_SECONDS", 90, minimum=15)
 # Requests per minute per client address for search and other public reads; 0 disables.
