@@ -48,6 +48,12 @@ STEP_RESULTS = {0: "不同意", 1: "同意", 2: "不受理", 3: "不予受理", 
 # a reason is required for 1–5.
 CONCLUSIONS = {0: "出证办结（准予）", 1: "不予许可", 2: "作废", 3: "删除", 4: "转报", 5: "退件", 6: "不予受理"}
 CONCLUSION_NEEDS_REASON = frozenset({1, 2, 3, 4, 5})
+# Special steps (特别程序/特殊环节) of the supervision exchange: 1 补齐补正, 2 听证, 3 公示, 4 核实, 5 挂起, 6 预审补正.
+SPECIAL_STEPS = {1: "补齐补正", 2: "听证", 3: "公示", 4: "核实", 5: "挂起", 6: "预审补正"}
+# What a clerk may name when suspending the clock (§45: hearing, publication, verification, other).
+SUSPENSION_STEPS = frozenset({2, 3, 4, 5})
+# Actions that are special steps by their nature.
+SPECIAL_STEPS_OF = {"request_correction": 6, "ask_supplement": 1}
 
 
 class Actor(StrEnum):

@@ -22,6 +22,8 @@ from tongban.identity.models import Account
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 MAX_DAILY = 9999
+PRE_REVIEW_WORKING_DAYS = 5  # §32: notify incomplete materials within five working days, or it counts as accepted
+CERTIFICATE_WORKING_DAYS = 10  # §44: the certificate within ten working days of the decision
 
 
 def next_case_code(implementation_code: str, day: dt.date) -> str:
@@ -74,8 +76,10 @@ def case_act(
     opinion: str = "",
     actor_kind: str = "clerk",
     on: dt.date | None = None,
+    special_step: int | None = None,
 ) -> Case:
-    """Take one step of the state machine. ``on`` is the local day it happens (today by default)."""
+    """Take one step of the state machine. ``on`` is the local day it happens (today by default).
+    A suspension names its special procedure (``special_step``: 2 听证, 3 公示, 4 核实, 5 挂起)."""
     kind = machine.Actor(actor_kind)
     with transaction.atomic():
         case = Case.objects.select_for_update().filter(public_id=case_id).first()
@@ -83,7 +87,7 @@ def case_act(
             raise NotFound("没有找到这个办件。", code="case_unknown")
         if case.version != expected_version:
             raise Conflict("该办件刚刚已被他人处理，请刷新后查看最新状态。", code="case_changed")
-        _apply(case, action, kind, actor, opinion, on=on)
+        _apply(case, action, kind, actor, opinion, on=on, special_step=special_step)
     return case
 
 
@@ -109,7 +113,49 @@ def _notify(case: Case, transition: machine.Transition) -> None:
     )
 
 
-def _apply(case: Case, action: str, kind: machine.Actor, actor: Account | None, opinion: str, on: dt.date | None = None) -> None:
+def _special_step(action: str, special_step: int | None) -> int | None:
+    """The special step (STANDARDS.md) this action records, checked."""
+    if action == "suspend":
+        chosen = special_step if special_step is not None else 5
+        if chosen not in machine.SUSPENSION_STEPS:
+            raise ValidationFailed("请选择特别程序的种类（听证、公示、核实或其他挂起）。", code="special_step_invalid")
+        return chosen
+    if special_step is not None:
+        raise ValidationFailed("只有进入特别程序时才需要选择特别程序种类。", code="special_step_invalid")
+    return machine.SPECIAL_STEPS_OF.get(action)
+
+
+def _step_limit(case: Case, step: str, default: int | None) -> int | None:
+    limits = case.implementation.step_limits or {}
+    value = limits.get(step, default)
+    return int(value) if isinstance(value, int) and value > 0 else default
+
+
+def _step_due(case: Case, day: dt.date) -> dt.date | None:
+    """The limit of the step the case is now in: pre-review (§32: 5 working days unless the
+    implementation promises fewer), review (where the implementation sets one), the certificate
+    after the decision (§44: 10 working days)."""
+    state = machine.State(case.state)
+    if state == machine.State.SUBMITTED:
+        limit = _step_limit(case, "pre_review", PRE_REVIEW_WORKING_DAYS)
+    elif state == machine.State.ACCEPTED:
+        limit = _step_limit(case, "review", None)
+    elif state == machine.State.DECIDED:
+        limit = _step_limit(case, "certificate", CERTIFICATE_WORKING_DAYS)
+    else:
+        return None
+    return clock.due(day, limit) if limit else None
+
+
+def _apply(
+    case: Case,
+    action: str,
+    kind: machine.Actor,
+    actor: Account | None,
+    opinion: str,
+    on: dt.date | None = None,
+    special_step: int | None = None,
+) -> None:
     try:
         transition = machine.next_state(machine.State(case.state), action, kind)
     except machine.NotAllowed as exc:
@@ -120,6 +166,7 @@ def _apply(case: Case, action: str, kind: machine.Actor, actor: Account | None, 
         ) from exc
     if transition.needs_opinion and not opinion.strip():
         raise ValidationFailed("这一步需要填写意见或理由。", code="opinion_required")
+    special = _special_step(action, special_step)
     day = on or timezone.localdate(timezone.now(), LOCAL)
     before = case.state
     if action in ("accept", "deem_accepted"):
@@ -147,6 +194,11 @@ def _apply(case: Case, action: str, kind: machine.Actor, actor: Account | None, 
             case.due_promised = clock.due(
                 case.accepted_on, case.promised_limit_days, extension_days=case.extension_days, suspended_working_days=suspended
             )
+    if transition.target != before or action == "extend":
+        # A new step or a moved limit: the step's own limit, and the clerks are reminded afresh.
+        if transition.target != before:
+            case.step_due = _step_due(case, day)
+        case.reminded_stage = 0
     case.version += 1
     case.save()
     CaseEvent.objects.create(
@@ -159,6 +211,8 @@ def _apply(case: Case, action: str, kind: machine.Actor, actor: Account | None, 
         opinion=opinion.strip(),
         step_result=transition.step_result,
         conclusion=transition.conclusion,
+        special_step=special,
+        department_id=case.department_id,
     )
     audit_record(
         actor=actor,
@@ -174,9 +228,6 @@ def _apply(case: Case, action: str, kind: machine.Actor, actor: Account | None, 
         from tongban.cases.bundles import bundle_advance
 
         bundle_advance(case.bundle_application)  # type: ignore[arg-type]
-
-
-PRE_REVIEW_WORKING_DAYS = 5  # §32: notify incomplete materials within five working days, or it counts as accepted
 
 
 def correction_notice(*, actor: Account, case_id: str, expected_version: int, problems: list[dict[str, Any]]) -> Case:
