@@ -58,6 +58,24 @@ BUILTIN: list[dict[str, Any]] = [
         "fallback": {"sms": ["email"]},
     },
     {
+        "code": "case-deadline",
+        "name": "办件时限提醒（工作人员）",
+        "category": Category.CASE_PROGRESS,
+        "placeholders": [
+            {"name": "item", "type": "text", "label": "事项名称", "max_length": 30},
+            {"name": "case_code", "type": "code", "label": "办件编号", "max_length": 43},
+            {"name": "stage", "type": "text", "label": "提醒类型", "max_length": 4},
+            {"name": "due", "type": "date", "label": "期限"},
+            {"name": "link", "type": "url", "label": "办件链接", "max_length": 120},
+        ],
+        "texts": {
+            "inbox_title": "办件${stage}：${item}",
+            "inbox_body": "办件“${item}”（办件编号 ${case_code}）${stage}，期限为${due}，请及时处理。",
+            "link": "${link}",
+            "sms_body": "办件${case_code}${stage}，期限${due}，请登录工作台处理。",
+        },
+    },
+    {
         "code": "licence-expiry",
         "name": "证照到期提醒",
         "category": Category.LICENCE_EXPIRY,
