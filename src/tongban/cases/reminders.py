@@ -42,6 +42,8 @@ def _recipients(case: Case) -> list[Account]:
     """The clerk who claimed the case, or else the department's handling staff."""
     if case.assignee_id and case.assignee is not None and case.assignee.is_active:
         return [case.assignee]
+    if case.department_id is None:
+        return []
     ids = (
         StaffRole.objects.filter(department_id=case.department_id, role__in=HANDLING_ROLES).values_list("account_id", flat=True).distinct()
     )
