@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from tongban.cases import clock, machine
+from tongban.cases import clock, machine, webhooks
 from tongban.cases.models import Case, CaseDaySequence, CaseEvent, CorrectionNotice
 from tongban.catalog.models import Implementation
 from tongban.common.audit import audit_record
@@ -201,7 +201,7 @@ def _apply(
         case.reminded_stage = 0
     case.version += 1
     case.save()
-    CaseEvent.objects.create(
+    event = CaseEvent.objects.create(
         case=case,
         action=action,
         from_state=before,
@@ -214,6 +214,11 @@ def _apply(
         special_step=special,
         department_id=case.department_id,
     )
+    if action in ("accept", "deem_accepted", "refuse"):  # the written receipt (§32), in this transaction
+        from tongban.cases.documents import receipt_generate
+
+        receipt_generate(case, event)
+    webhooks.case_changed(case, event)  # the department systems' webhooks (new and changed cases), in this transaction
     audit_record(
         actor=actor,
         action=f"case.{action}",
