@@ -1,6 +1,15 @@
 from django.urls import path
 
-from tongban.web.console import calendar_views, identity_views, messaging_views, realname_views, transfer_views, views, zone_views
+from tongban.web.console import (
+    calendar_views,
+    forms_views,
+    identity_views,
+    messaging_views,
+    realname_views,
+    transfer_views,
+    views,
+    zone_views,
+)
 
 app_name = "console"
 
@@ -30,6 +39,10 @@ urlpatterns = [
     path("catalog/zones/new", zone_views.zone_new, name="zone_new"),
     path("catalog/zones/<str:code>", zone_views.zone_edit, name="zone"),
     path("catalog/synonyms", zone_views.synonyms, name="synonyms"),
+    # application forms (申请表) of implementations
+    path("forms/", forms_views.form_list, name="forms"),
+    path("forms/<str:code>", forms_views.form_edit, name="form_edit"),
+    path("forms/<str:code>/restore", forms_views.form_restore, name="form_restore"),
     # working-day calendar
     path("calendar", calendar_views.calendar, name="calendar"),
     path("calendar/override", calendar_views.override_set, name="override_set"),
