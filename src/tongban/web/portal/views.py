@@ -8,10 +8,12 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from tongban.cases.forms import form_current
 from tongban.catalog import codes
 from tongban.catalog import selectors as catalog
 from tongban.common.errors import ValidationFailed
@@ -129,11 +131,14 @@ def guide(request: HttpRequest, code: str) -> HttpResponse:
     item = impl.base
     materials = list(item.materials.all())
     phone = _first_phone(impl.consult_channel) or _first_phone(impl.department.phone)
+    # Online here when the implementation has an application form; else a department's own system.
+    apply_href = reverse("portal:apply", kwargs={"code": impl.code}) if form_current(impl) is not None else impl.apply_url
     return render(
         request,
         "portal/guide.html",
         {
             "impl": impl,
+            "apply_href": apply_href,
             "item": item,
             "materials": materials,
             "fetchable_count": sum(1 for m in materials if m.license_type or m.source in ("government", "shared")),
