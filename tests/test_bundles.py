@@ -8,9 +8,10 @@ import pytest
 from tests.factories import impl_of
 from tongban.cases import services as cases
 from tongban.cases.bundles import bundle_apply
+from tongban.cases.bundles import bundle_reapply as reapply
 from tongban.cases.models import Case
 from tongban.catalog import services as catalog
-from tongban.common.errors import ValidationFailed
+from tongban.common.errors import NotFound, ValidationFailed
 
 
 @pytest.fixture
@@ -100,3 +101,44 @@ def test_a_bundle_needs_an_implementation_for_every_included_item(mini, birth_bu
         bundle_apply(applicant=citizen, bundle_code="birth", implementations=implementations)
     assert caught.value.code == "bundle_not_offered"
     assert not Case.objects.exists()
+
+
+@pytest.fixture
+def waiting_bundle(mini, templates):
+    return catalog.bundle_save(
+        actor=None,
+        code="birth-wait",
+        name="出生一件事",
+        audience="person",
+        items=[{"item": mini.birth.code}, {"item": mini.card.code, "depends_on": [mini.birth.code]}],
+        on_part_failed="wait",
+    )
+
+
+@pytest.mark.django_db
+def test_a_waiting_bundle_keeps_dependents_until_the_failed_part_is_approved_on_reapplication(mini, waiting_bundle, citizen, clerk):
+    application = bundle_apply(applicant=citizen, bundle_code="birth-wait", implementations=_impls(mini))
+    parts = {c.implementation.base.code: c for c in Case.objects.filter(bundle_application=application)}
+    with pytest.raises(ValidationFailed) as caught:  # nothing failed yet
+        reapply(applicant=citizen, application_id=str(application.public_id), item_code=mini.birth.code)
+    assert caught.value.code == "bundle_part_not_failed"
+    _step(clerk, parts[mini.birth.code], "refuse", opinion="出生医学证明编号有误")
+    card = Case.objects.get(pk=parts[mini.card.code].pk)
+    assert card.state == "draft"  # waits instead of being withdrawn
+    again = reapply(applicant=citizen, application_id=str(application.public_id), item_code=mini.birth.code)
+    assert again.state == "submitted" and again.code and again.pk != parts[mini.birth.code].pk
+    for action in ("accept", "approve", "conclude"):
+        _step(clerk, again, action)
+    assert Case.objects.get(pk=card.pk).state == "submitted"  # the dependent went on after the reapplied part
+
+
+@pytest.mark.django_db
+def test_reapplying_needs_a_waiting_bundle_and_the_applicants_own_application(mini, birth_bundle, citizen, other_citizen, clerk):
+    application = bundle_apply(applicant=citizen, bundle_code="birth", implementations=_impls(mini))
+    birth = Case.objects.get(bundle_application=application, implementation__base=mini.birth)
+    _step(clerk, birth, "refuse", opinion="不符合条件")
+    with pytest.raises(ValidationFailed) as caught:
+        reapply(applicant=citizen, application_id=str(application.public_id), item_code=mini.birth.code)
+    assert caught.value.code == "bundle_no_reapply"
+    with pytest.raises(NotFound):
+        reapply(applicant=other_citizen, application_id=str(application.public_id), item_code=mini.birth.code)

@@ -1,9 +1,13 @@
 """One thing done once (一件事一次办): one application for a bundle of items. Every included item
 gets a case; items without prerequisites are submitted at once, the others wait as drafts until
-every prerequisite has concluded with approval, and are withdrawn (with the reason) if one fails."""
+every prerequisite has concluded with approval. When a part fails (refused, withdrawn, not
+permitted) the bundle's policy decides: the parts needing it are withdrawn with the reason while
+the others continue, or they wait while the applicant applies for the failed part again
+(``bundle_reapply``). An item's latest case is the one that counts."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db import transaction
@@ -69,10 +73,19 @@ def _prerequisites(application: BundleApplication) -> dict[str, set[str]]:
     }
 
 
+def _latest(application: BundleApplication) -> tuple[list[Case], dict[str, Case]]:
+    """The bundle's cases, and each item's latest case (a reapplication replaces a failed one)."""
+    cases = list(Case.objects.filter(bundle_application=application).select_related("implementation__base").order_by("id"))
+    return cases, {c.implementation.base.code: c for c in cases}
+
+
+def _failed(case: Case) -> bool:
+    return case.state in FAILED_STATES or case.conclusion not in (None, APPROVED)
+
+
 def _ready(application: BundleApplication) -> list[Case]:
     """Drafts of the bundle whose prerequisites have all concluded with approval."""
-    cases = list(Case.objects.filter(bundle_application=application).select_related("implementation__base"))
-    by_item = {c.implementation.base.code: c for c in cases}
+    cases, by_item = _latest(application)
     needs = _prerequisites(application)
     ready = []
     for case in cases:
@@ -89,16 +102,16 @@ def bundle_advance(application: BundleApplication) -> None:
     done because a prerequisite failed (refused, withdrawn or not permitted)."""
     from tongban.cases import services
 
-    cases = list(Case.objects.filter(bundle_application=application).select_related("implementation__base"))
-    by_item = {c.implementation.base.code: c for c in cases}
+    cases, by_item = _latest(application)
     needs = _prerequisites(application)
+    waits = application.bundle.on_part_failed == Bundle.OnPartFailed.WAIT
     for case in cases:
-        if case.state != machine.State.DRAFT:
+        if case.state != machine.State.DRAFT or waits:
             continue
         failed = [
             by_item[code].implementation.base.name
             for code in needs.get(case.implementation.base.code, set())
-            if code in by_item and (by_item[code].state in FAILED_STATES or by_item[code].conclusion not in (None, APPROVED))
+            if code in by_item and _failed(by_item[code])
         ]
         if failed:
             services.case_act(
@@ -111,3 +124,48 @@ def bundle_advance(application: BundleApplication) -> None:
             )
     for case in _ready(application):
         services.case_submit(applicant=application.applicant, case_id=str(case.public_id))
+
+
+def bundle_reapply(*, applicant: Account, application_id: str, item_code: str) -> Case:
+    """Apply again for a failed part of a bundle whose policy is to wait: a new case for the same
+    item and implementation, submitted at once; the parts waiting for it go on once it is approved."""
+    from tongban.cases import services
+
+    try:
+        uuid.UUID(str(application_id))
+    except ValueError:
+        raise NotFound("没有找到这份“一件事”申请。", code="bundle_application_unknown") from None
+    with transaction.atomic():
+        application = (
+            BundleApplication.objects.select_for_update()
+            .select_related("bundle")
+            .filter(public_id=application_id, applicant=applicant)
+            .first()
+        )
+        if application is None:
+            raise NotFound("没有找到这份“一件事”申请。", code="bundle_application_unknown")
+        if application.bundle.on_part_failed != Bundle.OnPartFailed.WAIT:
+            raise ValidationFailed("这个“一件事”不支持重新申请未通过的事项，请单独申请。", code="bundle_no_reapply")
+        _cases, by_item = _latest(application)
+        previous = by_item.get(item_code)
+        if previous is None:
+            raise NotFound("这份申请中没有这个事项。", code="bundle_item_unknown")
+        if not _failed(previous):
+            raise ValidationFailed("只有未通过的事项才能重新申请。", code="bundle_part_not_failed")
+        case = Case.objects.create(
+            applicant=applicant,
+            implementation=previous.implementation,
+            form_data=application.form_data,
+            bundle_application=application,
+        )
+        audit_record(
+            actor=applicant,
+            action="bundle.reapply",
+            object_type="bundle_application",
+            object_id=str(application.public_id),
+            after={"item": item_code, "replaces": str(previous.public_id)},
+        )
+        if case in _ready(application):
+            services.case_submit(applicant=applicant, case_id=str(case.public_id))
+        case.refresh_from_db()
+    return case

@@ -283,6 +283,16 @@ class Bundle(models.Model):
     name = models.CharField("名称", max_length=100)
     description = models.TextField("说明", blank=True)
     audience = models.CharField("服务对象", max_length=16, default="person")  # person | enterprise
+
+    class OnPartFailed(models.TextChoices):
+        # The parts that need the failed one are withdrawn; the rest carry on.
+        WITHDRAW_DEPENDENTS = "withdraw", "依赖事项终止，其余继续"
+        # The parts that need it wait while the applicant applies for the failed part again.
+        WAIT = "wait", "依赖事项等待重新申请"
+
+    on_part_failed = models.CharField(
+        "部分事项未通过时", max_length=8, choices=OnPartFailed.choices, default=OnPartFailed.WITHDRAW_DEPENDENTS
+    )
     status = models.CharField(max_length=16, default="published")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -527,10 +527,23 @@ def synonym_set(*, actor: Any, term: str, expansions: list[str]) -> Synonym:
     return synonym
 
 
-def bundle_save(*, actor: Any, code: str, name: str, audience: str, items: list[dict[str, Any]], description: str = "") -> Bundle:
+def bundle_save(
+    *,
+    actor: Any,
+    code: str,
+    name: str,
+    audience: str,
+    items: list[dict[str, Any]],
+    description: str = "",
+    on_part_failed: str = Bundle.OnPartFailed.WITHDRAW_DEPENDENTS,
+) -> Bundle:
     """Define a "one thing done once" bundle: ``items`` are ``{"item": base code, "optional": bool,
     "depends_on": [base codes]}`` in order. Dependencies must name earlier items of the bundle
-    (no cycles). Idempotent: the same definition writes nothing."""
+    (no cycles). ``on_part_failed`` says what the parts needing a refused part do: be withdrawn
+    (the others continue) or wait for the applicant to apply for it again. Idempotent: the same
+    definition writes nothing."""
+    if on_part_failed not in Bundle.OnPartFailed.values:
+        raise ValidationFailed("部分事项未通过时的处理方式只能是“终止依赖事项”或“等待重新申请”。", code="bundle_policy")
     codes = [entry["item"] for entry in items]
     if len(set(codes)) != len(codes):
         raise ValidationFailed("一件事中的事项不能重复。", code="bundle_duplicate_item")
@@ -550,11 +563,17 @@ def bundle_save(*, actor: Any, code: str, name: str, audience: str, items: list[
                 (bi.item.code, bi.optional, sorted(d.item.code for d in bi.depends_on.all()))
                 for bi in bundle.items.select_related("item").prefetch_related("depends_on__item")
             ]
-            if (bundle.name, bundle.audience, bundle.description) == (name, audience, description) and current == wanted:
+            same = (bundle.name, bundle.audience, bundle.description, bundle.on_part_failed) == (
+                name,
+                audience,
+                description,
+                on_part_failed,
+            )
+            if same and current == wanted:
                 return bundle
             bundle.items.all().delete()
         bundle, created = Bundle.objects.update_or_create(
-            code=code, defaults={"name": name, "audience": audience, "description": description}
+            code=code, defaults={"name": name, "audience": audience, "description": description, "on_part_failed": on_part_failed}
         )
         made: dict[str, BundleItem] = {}
         for position, (item_code, optional, depends) in enumerate(wanted):
@@ -566,6 +585,6 @@ def bundle_save(*, actor: Any, code: str, name: str, audience: str, items: list[
             action="bundle.create" if created else "bundle.update",
             object_type="bundle",
             object_id=code,
-            after={"name": name, "items": wanted},
+            after={"name": name, "items": wanted, "on_part_failed": on_part_failed},
         )
     return bundle
