@@ -96,3 +96,12 @@ def test_the_shared_estimate_calendar_sees_an_override_once_committed(django_cap
     with django_capture_on_commit_callbacks(execute=True):
         services.workday_override_set(actor=None, date=D(2026, 12, 31), is_workday=False, note="演示：临时放假")
     assert calendar.estimate_calendar().is_workday(D(2026, 12, 31)) is False
+
+
+@pytest.mark.django_db
+def test_operators_are_warned_late_in_the_year_while_next_year_is_unknown():
+    assert calendar.next_year_missing(D(2026, 9, 30)) is None  # too early to matter
+    assert calendar.next_year_missing(D(2026, 11, 22)) == 2027
+    assert calendar.next_year_missing(D(2025, 11, 22)) is None  # the library knows 2026
+    services.calendar_year_set(actor=None, year=2027, source="国务院办公厅关于2027年部分节假日安排的通知", complete=True)
+    assert calendar.next_year_missing(D(2026, 11, 22)) is None

@@ -308,7 +308,15 @@ def test_home_shows_counts_recent_events_and_admin_link_for_operators(mini, op, 
     assert '<a href="/console/catalog/items/070100003000">070100003000</a>' in page
     assert '<a href="/console/admin/">高级数据维护</a>' in page
 
+    from django.utils import timezone
+
+    from tongban.org.calendar import next_year_missing
+
+    missing = next_year_missing(timezone.localdate())
+    assert (f"{missing} 年的节假日安排尚未录入工作日历" in page) is (missing is not None)
+
     page = html(clerk_client.get("/console/"))
+    assert "节假日安排尚未录入" not in page  # operators maintain the calendar
     assert "高级数据维护" not in page
     assert "最近操作" not in page
     assert re.findall(r'<th scope="row"><a href="/console/catalog/items\?status=(\w+)">[^<]+</a></th><td class="num">(\d+)</td>', page) == [

@@ -108,6 +108,22 @@ def forget_estimate_calendar() -> None:
     _ESTIMATE["expires"] = 0.0
 
 
+def year_known(year: int) -> bool:
+    """Whether deadlines can be counted into ``year``: the library covers it or an operator marked
+    it complete."""
+    return _library_covers(year) or CalendarYear.objects.filter(year=year, complete=True).exists()
+
+
+WARN_FROM_MONTH = 10  # from October on, a missing next year blocks deadlines that cross New Year
+
+
+def next_year_missing(today: dt.date) -> int | None:
+    """The coming year when its holidays are still unknown late in this year, else None."""
+    if today.month >= WARN_FROM_MONTH and not year_known(today.year + 1):
+        return today.year + 1
+    return None
+
+
 def is_workday(day: dt.date) -> bool:
     return WorkCalendar().is_workday(day)
 

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tongban.catalog import codes
@@ -20,6 +21,7 @@ from tongban.catalog import services as catalog
 from tongban.catalog.models import BaseItem, Implementation, Status
 from tongban.common.errors import Conflict, DomainError
 from tongban.common.pagination import BadCursor
+from tongban.org import calendar as workdays
 from tongban.web.console import forms as f
 from tongban.web.console import present, queries
 from tongban.web.console.access import console_view, is_operator, operator_view
@@ -73,6 +75,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "section": "home",
             "figures": queries.dashboard(request.user),
             "events": present.event_views(queries.recent_events()) if operator else [],
+            # Deadlines crossing New Year cannot be counted until next year's holidays are entered.
+            "calendar_missing": workdays.next_year_missing(timezone.localdate()) if operator else None,
         },
     )
 
