@@ -28,6 +28,8 @@ class Case(models.Model):
     # clerk's queue is one index range per department (QUALITY.md P4) instead of a join.
     department = models.ForeignKey("org.Department", null=True, on_delete=models.PROTECT, related_name="+")
     applicant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="cases")
+    # An application made for an enterprise (the applicant acts under a mandate for it).
+    enterprise = models.ForeignKey("identity.Enterprise", null=True, blank=True, on_delete=models.PROTECT, related_name="cases")
     # Claimed by (认领): the clerk now working on it; reassigned by a department administrator.
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -76,6 +78,7 @@ class Case(models.Model):
             models.Index(fields=["department", "state", "id"], name="case_department_queue"),
             models.Index(fields=["department", "id"], name="case_department_all"),
             models.Index(fields=["assignee", "state", "id"], name="case_assignee_queue"),
+            models.Index(fields=["enterprise", "-id"], name="case_enterprise_recent"),
         ]
 
     def save(self, *args: object, **kwargs: object) -> None:
