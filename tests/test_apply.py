@@ -134,7 +134,7 @@ def _token(client: Client, impl) -> str:
 def test_apply_once_with_prefill_refilled_commitment_and_a_receipt(form, verified, implementation):
     browser = signed_in_client(verified)
     page = browser.get(f"/apply/{implementation.code}/").content.decode()
-    assert "张晓明" in page and "readonly" in page and "第 1 步，共 2 步" in page
+    assert "张晓明" in page and "readonly" in page and "第 1 步，共 3 步" in page  # the last step: materials
     token = _token(browser, implementation)
     response = _apply_post(browser, implementation, token, name="王五", id_number="360102190001010000")
     assert response.status_code == 302 and response["Location"].endswith("/receipt/")

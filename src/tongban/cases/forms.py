@@ -19,7 +19,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tongban.cases import machine
+from tongban.cases import machine, materials
 from tongban.cases.models import ApplicationForm, Case
 from tongban.cases.services import case_submit
 from tongban.catalog.models import Implementation
@@ -291,6 +291,10 @@ def case_apply(
     password = query_password or ""
     if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
         errors["query_password"] = f"请设置 {PASSWORD_MIN}–{PASSWORD_MAX} 位查询密码。"
+    draft = Case.objects.filter(public_id=_token(token), applicant=applicant).first() if token else None
+    missing = materials.materials_missing_for(implementation.pk, draft)
+    if missing:
+        errors["materials"] = materials.missing_text(missing)
     if errors:
         raise ValidationFailed("有些内容需要修改，请按提示修改后再提交。", code="form_invalid", details={"fields": errors})
     with transaction.atomic():
@@ -298,6 +302,13 @@ def case_apply(
         case = Case.objects.select_for_update().get(pk=case.pk)
         if case.state != machine.State.DRAFT:
             return case
+        missing = materials.materials_missing(case)  # again under the lock: a file removed meanwhile
+        if missing:
+            raise ValidationFailed(
+                "有些内容需要修改，请按提示修改后再提交。",
+                code="form_invalid",
+                details={"fields": {"materials": materials.missing_text(missing)}},
+            )
         case.form = form
         case.form_data = clean
         case.query_password_hash = make_password(password)
@@ -305,7 +316,9 @@ def case_apply(
             case.commitment_text = str(form.layout.get("commitment_text") or DEFAULT_COMMITMENT)
             case.commitment_signed_at = timezone.now()
         case.save(update_fields=["form", "form_data", "query_password_hash", "commitment_text", "commitment_signed_at", "updated_at"])
-        return case_submit(applicant=applicant, case_id=str(case.public_id))
+        submitted = case_submit(applicant=applicant, case_id=str(case.public_id))
+        materials.licence_slots_record(submitted)  # the slots an e-licence fills, kept with the case
+        return submitted
 
 
 _DUMMY_HASH: list[str] = []

@@ -14,10 +14,12 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tongban.cases import forms as apply_forms
 from tongban.cases import machine
+from tongban.cases import materials as case_materials
 from tongban.cases import selectors as case_reads
 from tongban.cases import services as case_services
 from tongban.cases.models import ApplicationForm, Case, CorrectionNotice
@@ -28,6 +30,7 @@ from tongban.common.ratelimit import rate_limited
 from tongban.identity.models import Account
 from tongban.web.context import visitor
 from tongban.web.portal.account import citizen_required
+from tongban.web.portal.files import limit_uploads
 from tongban.web.portal.inbox import iso, when
 
 LOOKUP_PER_MINUTE = 20
@@ -110,20 +113,79 @@ def _fields_view(form: ApplicationForm, names: list[str], data: dict[str, Any], 
     return out
 
 
+MATERIALS_STEP = "上传申请材料"
+
+
+def _materials_view(case: Case | None, impl: Any) -> list[dict[str, Any]]:
+    """The item's material list with what this draft has for each (a draft not made yet: nothing)."""
+    return [{"slot": s, "files": s.files} for s in case_materials.material_slots_for(impl.pk, case)]
+
+
+def _material_action(request: HttpRequest, me: Account, impl: Any, data: dict[str, Any], token: str, go: str) -> tuple[str, dict[str, str]]:
+    """Upload the chosen files, pick from the library or remove one, on the draft this form carries
+    (made now if need be). Returns (a success note, errors by field)."""
+    errors: dict[str, str] = {}
+    notes: list[str] = []
+    too_large: set[str] = getattr(request, "material_too_large", set())
+    chosen = [(k, request.FILES[k]) for k in request.FILES if k.startswith("file-")]
+    library_pick = go.startswith("library-") and request.POST.get(go, "")
+    if not (chosen or too_large or library_pick or go.startswith("remove-")):
+        if go == "upload":
+            errors["materials"] = "请先选择要上传的文件。"
+        return "", errors
+    case = apply_forms.case_save_draft(applicant=me, implementation=impl, data=data, token=token)
+    keep = request.POST.get("keep") == "1"
+    names = {f"{prefix}{m.pk}": m.name for m in impl.base.materials.all() for prefix in ("file-", "library-")}
+    for field in sorted(too_large):
+        errors[field] = f"{names.get(field, '材料')}：{case_materials.too_large_text()}"
+    for field, upload in chosen:
+        try:
+            case_materials.material_attach(actor=me, case=case, material_id=field.removeprefix("file-"), upload=upload, in_library=keep)
+            notes.append(f"已上传“{case_materials.clean_name(upload.name)}”")
+        except DomainError as exc:
+            errors[field] = f"{names.get(field, '材料')}：{exc.message}"
+    if library_pick:
+        try:
+            case_materials.material_attach(actor=me, case=case, material_id=go.removeprefix("library-"), library_file_id=str(library_pick))
+            notes.append("已从材料库添加")
+        except DomainError as exc:
+            errors[go] = f"{names.get(go, '材料')}：{exc.message}"
+    if go.startswith("remove-"):
+        try:
+            case_materials.material_remove(actor=me, case=case, case_material_id=go.removeprefix("remove-"))
+            notes.append("已删除")
+        except DomainError as exc:
+            errors["materials"] = exc.message
+    return "；".join(notes), errors
+
+
+@csrf_exempt  # checked below, once the per-file size limit is in place (Django: upload handlers)
 @never_cache
 @citizen_required
 @require_http_methods(["GET", "POST"])
 def apply(request: HttpRequest, code: str) -> HttpResponse:
+    if request.method == "POST":
+        limit_uploads(request)
+    return _apply(request, code)
+
+
+@csrf_protect
+def _apply(request: HttpRequest, code: str) -> HttpResponse:
     impl = catalog.implementation_get_published(code)
     form = apply_forms.form_current(impl) if impl else None
     if impl is None or form is None:
         return _missing(request, "暂未开通在线申请", "该事项不存在，或暂未开通在线申请。请查看办事指南了解其他办理方式。")
     me = _me(request)
     steps = apply_forms.steps_of(form)
+    has_materials = impl.base.materials.exists()
+    if has_materials:
+        steps.append({"title": MATERIALS_STEP, "fields": []})
+    materials_step = len(steps) - 1 if has_materials else -1
     locked = apply_forms.prefill(form, me)
     errors: dict[str, str] = {}
     step = 0
     commitment = False
+    draft: Case | None = None
     if request.method == "GET":
         token = request.GET.get("draft", "")
         data: dict[str, Any] = {}
@@ -134,6 +196,8 @@ def apply(request: HttpRequest, code: str) -> HttpResponse:
             if draft.state != machine.State.DRAFT:
                 return HttpResponseRedirect(reverse("portal:my_case", args=[draft.public_id]))
             data = dict(draft.form_data)
+            if request.GET.get("step") == "materials" and has_materials:
+                step = materials_step
         else:
             token = str(uuid.uuid4())
     else:
@@ -146,6 +210,13 @@ def apply(request: HttpRequest, code: str) -> HttpResponse:
             step = 0
         go = request.POST.get("go", "")
         try:
+            if step == materials_step and go not in ("draft", "back"):
+                note, errors = _material_action(request, me, impl, data, token, go)
+                if errors:
+                    raise ValidationFailed("有些材料没有上传成功，请按提示处理。", details={"fields": errors})
+                if note and go != "submit":
+                    messages.success(request, note + "。")
+                    return HttpResponseRedirect(reverse("portal:apply", args=[impl.code]) + f"?draft={token}&step=materials")
             if go == "draft":
                 case = apply_forms.case_save_draft(applicant=me, implementation=impl, data=data, token=token)
                 messages.success(request, "草稿已保存。您可以随时在“我的办件”中继续填写。")
@@ -177,9 +248,12 @@ def apply(request: HttpRequest, code: str) -> HttpResponse:
                     step = len(steps) - 1
         except DomainError as exc:
             errors = {"form": exc.message}
+        draft = case_reads.case_get_for_applicant(account=me, case_id=token)
     current = steps[step]
     carried = [(n, data[n]) for s in steps for n in s["fields"] if s is not current and n in data and n not in locked]
     last = step == len(steps) - 1
+    on_materials = step == materials_step
+    material_errors = {k: v for k, v in errors.items() if k == "materials" or k.startswith(("file-", "library-"))}
     return render(
         request,
         "portal/apply.html",
@@ -193,12 +267,23 @@ def apply(request: HttpRequest, code: str) -> HttpResponse:
             "fields": _fields_view(form, current["fields"], data, locked),
             "carried": [(n, "1" if v is True else "0" if v is False else v) for n, v in carried],
             "errors": errors,
-            "error_labels": [(n, apply_forms.field_label(form, n)) for n in errors if n not in ("form", "commitment", "query_password")],
+            "error_labels": [
+                (n, apply_forms.field_label(form, n)) for n in errors if n not in ("form", "commitment", "query_password", *material_errors)
+            ],
+            "material_errors": material_errors,
             "commitment": bool(form.layout.get("commitment")) and last,
             "commitment_text": str(form.layout.get("commitment_text") or apply_forms.DEFAULT_COMMITMENT),
             "commitment_checked": commitment,
             "password_min": apply_forms.PASSWORD_MIN,
             "password_max": apply_forms.PASSWORD_MAX,
+            "on_materials": on_materials,
+            "materials": _materials_view(draft if draft is not None and draft.state == machine.State.DRAFT else None, impl)
+            if on_materials
+            else [],
+            "library": case_materials.library_of(me) if on_materials else [],
+            "limits": case_materials.limits_text(),
+            "accept": ",".join(f".{t}" for t in case_materials.accepted_types()),
+            "size_text": case_materials.size_text,
         },
         status=422 if errors else 200,
     )

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from tongban.web.portal import account, cases, enterprise, inbox, me, views
+from tongban.web.portal import account, cases, enterprise, files, inbox, me, views
 
 app_name = "portal"
 
@@ -33,6 +33,11 @@ urlpatterns = [
     path("my/cases/<str:case_id>/receipt/", cases.my_case_receipt, name="my_case_receipt"),
     path("my/cases/<str:case_id>/act/", cases.my_case_act, name="my_case_act"),
     path("cases/lookup/", cases.case_lookup, name="case_lookup"),
+    # Stored files (answers 404 for a malformed id, someone else's file and an unknown one alike)
+    # and the applicant's material library.
+    path("files/<str:file_id>/", files.file_download, name="file_download"),
+    path("my/materials/", files.my_materials, name="my_materials"),
+    path("my/materials/<str:file_id>/remove/", files.my_material_remove, name="my_material_remove"),
     path("my/messages/", inbox.inbox_list, name="inbox"),
     path("my/messages/read-all/", inbox.inbox_read_all, name="inbox_read_all"),
     path("my/messages/settings/", inbox.inbox_settings, name="inbox_settings"),
