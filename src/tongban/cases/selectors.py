@@ -38,11 +38,28 @@ def _scoped(account: Any) -> QuerySet[Case]:
     return access.scope(Case.objects.exclude(state="draft"), account, field="department")
 
 
-def work_queue(*, account: Any, states: list[str] | None = None, cursor: str | None = None, limit: int = 50) -> Page[Case]:
-    """A clerk's queue: cases of the departments they hold a role in, oldest first, keyset pages."""
+def work_queue(
+    *,
+    account: Any,
+    states: list[str] | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+    division: str | None = None,
+    assignee: Any = None,
+    unclaimed: bool = False,
+) -> Page[Case]:
+    """A clerk's queue: cases of the departments they hold a role in, oldest first, keyset pages.
+    Narrowed to one division's departments (``division``: its code), to the cases ``assignee``
+    claimed, or to the unclaimed ones."""
     qs = _scoped(account).select_related("implementation__base")
     if states:
         qs = qs.filter(state__in=states)
+    if division:
+        qs = qs.filter(department__division__code=division)
+    if assignee is not None:
+        qs = qs.filter(assignee_id=getattr(assignee, "pk", assignee))
+    elif unclaimed:
+        qs = qs.filter(assignee__isnull=True)
     return paginate_by_key(qs, key="id", cursor=cursor, limit=limit)
 
 
