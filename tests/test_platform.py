@@ -99,6 +99,8 @@ PUBLIC = {
 PUBLIC_API = {"list_divisions", "get_division", "list_departments", "list_items", "get_item", "search", "post_receipts"}
 # Operations for department systems: an API key is required (tests/test_messages_api.py proves each).
 CLIENT_API = {"send_message", "send_messages", "get_message", "list_messages"}
+# ... and for their department's cases (tests/test_cases_api.py proves each).
+CLIENT_API |= {"list_cases", "list_case_changes", "get_case", "get_case_file", "act_on_case", "add_case_document"}
 
 
 def _walk(patterns, prefix="", namespace=""):

@@ -12,65 +12,25 @@ Delivery reports are POSTed to the client's registered callback URL, signed with
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from ninja import Field, Header, Router, Schema, Status
-from ninja.security import HttpBearer
-from oauth2_provider.models import AccessToken
 
+from tongban.api.auth import ClientKey, RateLimited
 from tongban.api.schemas import ErrorOut
 from tongban.common.audit import audit_record
 from tongban.common.crypto import blind_index
 from tongban.common.errors import Conflict, DomainError, NotFound, ValidationFailed
 from tongban.common.ratelimit import over_limit
 from tongban.identity.models import Account, ApiKey
-from tongban.identity.services import account_find_by_id_number, api_key_authenticate
+from tongban.identity.services import account_find_by_id_number
 from tongban.messaging import selectors, services
 from tongban.messaging.models import Delivery, Message
 
 router = Router(tags=["消息"])
-
-
-class RateLimited(DomainError):
-    code = "rate_limited"
-    status = 429
-
-
-class ClientKey(HttpBearer):
-    """A department system's API key, or an access token of its OIDC application; the client is
-    then rate limited as a whole, whichever credential it used."""
-
-    def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
-        key = api_key_authenticate(token) if token.startswith("tb_") else _client_credentials_key(token)
-        if key is None:
-            return None
-        if over_limit(f"client:{key.client_id}", key.client.rate_limit_per_minute):
-            raise RateLimited(f"调用过于频繁：每分钟最多 {key.client.rate_limit_per_minute} 次，请稍后重试。")
-        return key
-
-
-def _client_credentials_key(token: str) -> ApiKey | None:
-    """An OAuth2 access token from the client-credentials grant (no person behind it), valid, with
-    scope ``messages``, whose application still allows that scope (a disabled application allows
-    none) and is linked to an active department system: the system's live key, unsaved (the
-    handlers read only its client and kind)."""
-    access = (
-        AccessToken.objects.select_related("application__api_client__department")
-        .filter(token_checksum=hashlib.sha256(token.encode()).hexdigest())
-        .first()
-    )
-    if access is None or access.user_id is not None or access.application is None or not access.is_valid(["messages"]):
-        return None
-    if "messages" not in access.application.allowed_scopes.split():
-        return None
-    client = getattr(access.application, "api_client", None)
-    if client is None or not client.is_active:
-        return None
-    return ApiKey(client=client, kind=ApiKey.Kind.LIVE)
 
 
 class RecipientIn(Schema):

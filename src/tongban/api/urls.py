@@ -7,7 +7,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from tongban.api import catalog, messages, search
+from tongban.api import cases, catalog, messages, search
 from tongban.common.errors import DomainError
 
 api = NinjaAPI(
@@ -54,3 +54,4 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 api.add_router("/", catalog.router)
 api.add_router("/", search.router)
 api.add_router("/", messages.router)
+api.add_router("/", cases.router)

@@ -280,6 +280,7 @@ OAUTH2_PROVIDER = {
         "enterprise": "您当前代表的企业及授权",
         "id_number": "完整的公民身份号码",
         "messages": "通过统一消息中心向平台用户发送消息（部门系统，客户端凭证）",
+        "cases": "拉取本部门办件、办理并上传结果文书（部门系统，客户端凭证）",
     },
     "DEFAULT_SCOPES": ["openid"],
     "REQUEST_APPROVAL_PROMPT": "auto",

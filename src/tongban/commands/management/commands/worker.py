@@ -104,12 +104,14 @@ def _schedule(stop: threading.Event, tick: float) -> None:
     every job is idempotent and takes row locks where it changes state."""
     from tongban.cases.reminders import cases_remind
     from tongban.cases.services import cases_deem_accepted
+    from tongban.cases.webhooks import webhooks_sweep as case_webhooks_sweep
     from tongban.messaging.sandbox import sandbox_report_due
     from tongban.messaging.services import messaging_sweep
     from tongban.search.services import search_sync
 
     jobs = [("messaging_sweep", messaging_sweep), ("search_sync", search_sync), ("cases_deem_accepted", cases_deem_accepted)]
     jobs.append(("cases_remind", cases_remind))
+    jobs.append(("case_webhooks_sweep", case_webhooks_sweep))
     if settings.SMS_PROVIDER == "sandbox":
         jobs.append(("sandbox_sms_receipts", sandbox_report_due))
     while not stop.is_set():
