@@ -1,8 +1,8 @@
-"""在线申请 and 我的办件: applying online (one page or several steps, all server-side, no
-JavaScript needed), the receipt, the applicant's cases with their timelines and the steps asked of
-them, and looking a case up by its code and query password without signing in.
+"""在线申请: applying online (one page or several steps, all server-side, no JavaScript needed),
+with the item's materials as the last step. The receipt, 我的办件 and the lookup by code and query
+password are web.portal.tracking.
 
-Thin: cases.forms and cases.services keep every rule; another person's case is as missing as none."""
+Thin: cases.forms and cases.materials keep every rule; another person's case is as missing as none."""
 
 from __future__ import annotations
 
@@ -10,56 +10,30 @@ import uuid
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from tongban.cases import forms as apply_forms
 from tongban.cases import machine
 from tongban.cases import materials as case_materials
 from tongban.cases import selectors as case_reads
-from tongban.cases import services as case_services
-from tongban.cases.models import ApplicationForm, Case, CorrectionNotice
+from tongban.cases.models import ApplicationForm, Case
 from tongban.catalog import selectors as catalog
-from tongban.common.errors import DomainError, ValidationFailed
-from tongban.common.pagination import BadCursor
-from tongban.common.ratelimit import rate_limited
+from tongban.common.errors import DomainError, PermissionDenied, ValidationFailed
 from tongban.identity.models import Account
 from tongban.web.context import visitor
 from tongban.web.portal.account import citizen_required
 from tongban.web.portal.files import limit_uploads
-from tongban.web.portal.inbox import iso, when
-
-LOOKUP_PER_MINUTE = 20
-# What the applicant is asked to do next, per state, in plain words.
-NEXT_STEP = {
-    machine.State.DRAFT: "继续填写并提交申请",
-    machine.State.SUBMITTED: "等待工作人员预审，无需操作",
-    machine.State.CORRECTING: "按补正告知准备材料后重新提交",
-    machine.State.ACCEPTED: "已受理，等待审查结果",
-    machine.State.SUPPLEMENTING: "按要求补齐材料",
-    machine.State.SUSPENDED: "特别程序中，等待通知",
-    machine.State.DECIDED: "已作出决定，等待办结",
-    machine.State.CONCLUDED: "已办结，等待送达",
-    machine.State.DELIVERED: "已办完",
-    machine.State.REFUSED: "已结束",
-    machine.State.WITHDRAWN: "已结束",
-}
-# The applicant's own steps offered on the case page (as buttons), with their wording.
-APPLICANT_ACTIONS = {"resubmit": "已补正，重新提交", "supplemented": "已补齐，提交材料", "withdraw": "撤回申请"}
 
 
 def _me(request: HttpRequest) -> Account:
     account = visitor(request).citizen
     assert account is not None
     return account
-
-
-def _label(state: str) -> str:
-    return machine.LABELS.get(machine.State(state), state)
 
 
 def _missing(request: HttpRequest, title: str, message: str) -> HttpResponse:
@@ -181,7 +155,9 @@ def _apply(request: HttpRequest, code: str) -> HttpResponse:
     if has_materials:
         steps.append({"title": MATERIALS_STEP, "fields": []})
     materials_step = len(steps) - 1 if has_materials else -1
-    locked = apply_forms.prefill(form, me)
+    mandate = visitor(request).acting
+    enterprise = mandate.enterprise if mandate is not None else None  # applying for the enterprise acted for
+    locked = apply_forms.prefill(form, me, enterprise)
     errors: dict[str, str] = {}
     step = 0
     commitment = False
@@ -234,9 +210,10 @@ def _apply(request: HttpRequest, code: str) -> HttpResponse:
                     commitment=commitment,
                     query_password=request.POST.get("query_password", ""),
                     token=token,
+                    enterprise=enterprise,
                 )
                 return HttpResponseRedirect(reverse("portal:my_case_receipt", args=[case.public_id]))
-        except ValidationFailed as exc:
+        except (ValidationFailed, PermissionDenied) as exc:
             named = exc.details.get("fields") if isinstance(exc.details, dict) else None
             errors = dict(named) if named else {"form": exc.message}
             if go == "submit":  # back to the first step with a problem
@@ -287,136 +264,3 @@ def _apply(request: HttpRequest, code: str) -> HttpResponse:
         },
         status=422 if errors else 200,
     )
-
-
-@never_cache
-@citizen_required
-@require_GET
-def my_case_receipt(request: HttpRequest, case_id: str) -> HttpResponse:
-    case = case_reads.case_get_for_applicant(account=_me(request), case_id=case_id)
-    if case is None or not case.code:
-        return _case_missing(request)
-    return render(request, "portal/apply_done.html", {"case": case, "item": case.implementation.base, "when": when})
-
-
-# --- my cases ------------------------------------------------------------------------------------------
-
-
-@never_cache
-@citizen_required
-@require_GET
-def my_cases(request: HttpRequest) -> HttpResponse:
-    cursor = request.GET.get("cursor") or None
-    try:
-        page = case_reads.cases_of(account=_me(request), cursor=cursor)
-    except BadCursor as exc:
-        return render(request, "portal/my_cases.html", {"rows": [], "error": exc.message, "paged": True}, status=400)
-    rows = [{"case": c, "label": _label(c.state), "next": NEXT_STEP.get(machine.State(c.state), "")} for c in page.items]
-    return render(
-        request,
-        "portal/my_cases.html",
-        {"rows": rows, "next_cursor": page.next_cursor, "paged": bool(cursor), "error": "", "when": when, "iso": iso},
-    )
-
-
-def _timeline(case: Case) -> list[dict[str, Any]]:
-    events = []
-    for e in case.events.order_by("at", "id"):
-        transition = machine.TRANSITIONS.get(e.action)
-        events.append(
-            {
-                "label": transition.label if transition else e.action,
-                "state": _label(e.to_state),
-                "opinion": e.opinion if e.action not in ("submit", "resubmit", "supplemented") else "",
-                "at": e.at,
-                "by": "您" if e.actor_kind == "applicant" else "系统" if e.actor_kind == "system" else "工作人员",
-            }
-        )
-    return events
-
-
-@never_cache
-@citizen_required
-@require_GET
-def my_case(request: HttpRequest, case_id: str) -> HttpResponse:
-    case = case_reads.case_get_for_applicant(account=_me(request), case_id=case_id)
-    if case is None:
-        return _case_missing(request)
-    state = machine.State(case.state)
-    notice = None
-    if state == machine.State.CORRECTING:
-        notice = CorrectionNotice.objects.filter(case=case).order_by("-submission_round").first()
-    actions = [
-        (t.action, APPLICANT_ACTIONS[t.action]) for t in machine.allowed(state, machine.Actor.APPLICANT) if t.action in APPLICANT_ACTIONS
-    ]
-    form = case.form
-    shown = []
-    if form is not None:
-        shown = [(apply_forms.field_label(form, n), case.form_data[n]) for n in apply_forms.field_names(form) if n in case.form_data]
-    return render(
-        request,
-        "portal/my_case.html",
-        {
-            "case": case,
-            "item": case.implementation.base,
-            "label": _label(case.state),
-            "next": NEXT_STEP.get(state, ""),
-            "is_draft": state == machine.State.DRAFT,
-            "notice": notice,
-            "actions": actions,
-            "events": _timeline(case),
-            "shown": shown,
-            "when": when,
-            "iso": iso,
-        },
-    )
-
-
-@citizen_required
-@require_POST
-def my_case_act(request: HttpRequest, case_id: str) -> HttpResponse:
-    me = _me(request)
-    case = case_reads.case_get_for_applicant(account=me, case_id=case_id)
-    if case is None:
-        return _case_missing(request)
-    action = request.POST.get("action", "")
-    if action not in APPLICANT_ACTIONS:
-        raise Http404("未知操作")
-    try:
-        version = int(request.POST.get("version", ""))
-    except ValueError:
-        version = -1
-    try:
-        case_services.case_act(actor=me, case_id=str(case.public_id), action=action, expected_version=version, actor_kind="applicant")
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(
-            request, {"resubmit": "已重新提交，请等待工作人员预审。", "supplemented": "已提交补齐材料。"}.get(action, "申请已撤回。")
-        )
-    return HttpResponseRedirect(reverse("portal:my_case", args=[case.public_id]))
-
-
-# --- lookup without signing in -------------------------------------------------------------------------
-
-
-@never_cache
-@require_http_methods(["GET", "POST"])
-def case_lookup(request: HttpRequest) -> HttpResponse:
-    context: dict[str, Any] = {"code": "", "error": "", "case": None, "when": when}
-    status = 200
-    if request.method == "POST":
-        code = request.POST.get("code", "").strip()[:43]
-        context["code"] = code
-        if rate_limited(request, "case_lookup", LOOKUP_PER_MINUTE):
-            context["error"] = "查询太频繁，请一分钟后再试。"
-            status = 429
-        else:
-            case = apply_forms.case_lookup(code, request.POST.get("password", ""))
-            if case is None:
-                # One answer for an unknown code and a wrong password.
-                context["error"] = "办件编号或查询密码不正确，请核对后重新输入。"
-                status = 400
-            else:
-                context.update(case=case, item=case.implementation.base, label=_label(case.state), events=_timeline(case))
-    return render(request, "portal/case_lookup.html", context, status=status)

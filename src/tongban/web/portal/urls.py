@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from tongban.web.portal import account, cases, enterprise, files, inbox, me, views
+from tongban.web.portal import account, cases, enterprise, files, inbox, me, tracking, views
 
 app_name = "portal"
 
@@ -28,11 +28,12 @@ urlpatterns = [
     # 在线申请 and 我的办件 (any case id reaches the view, which answers 404 for a malformed or
     # someone else's); looking a case up by code and query password needs no sign-in.
     path("apply/<str:code>/", cases.apply, name="apply"),
-    path("my/cases/", cases.my_cases, name="my_cases"),
-    path("my/cases/<str:case_id>/", cases.my_case, name="my_case"),
-    path("my/cases/<str:case_id>/receipt/", cases.my_case_receipt, name="my_case_receipt"),
-    path("my/cases/<str:case_id>/act/", cases.my_case_act, name="my_case_act"),
-    path("cases/lookup/", cases.case_lookup, name="case_lookup"),
+    path("my/cases/", tracking.my_cases, name="my_cases"),
+    path("my/cases/<str:case_id>/", tracking.my_case, name="my_case"),
+    path("my/cases/<str:case_id>/receipt/", tracking.my_case_receipt, name="my_case_receipt"),
+    path("my/cases/<str:case_id>/act/", tracking.my_case_act, name="my_case_act"),
+    path("my/cases/<str:case_id>/materials/", tracking.my_case_materials, name="my_case_materials"),
+    path("cases/lookup/", tracking.case_lookup, name="case_lookup"),
     # Stored files (answers 404 for a malformed id, someone else's file and an unknown one alike)
     # and the applicant's material library.
     path("files/<str:file_id>/", files.file_download, name="file_download"),
