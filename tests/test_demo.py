@@ -185,7 +185,51 @@ def test_the_demo_bundles_and_cases(demo):
 
     assert set(Bundle.objects.values_list("code", flat=True)) == {"birth", "new-car", "second-hand-home", "enterprise-start"}
     assert Bundle.objects.get(code="birth").items.count() == 4
-    states = sorted(Case.objects.filter(applicant__username="citizen.zhang").values_list("state", flat=True))
+    birth = Case.objects.filter(
+        applicant__username="citizen.zhang", implementation__base__code="070100001000", bundle_application__isnull=True
+    )
+    states = sorted(birth.values_list("state", flat=True))
     assert states == ["accepted", "accepted", "correcting", "submitted", "suspended"]  # loaded twice, made once
-    overdue = Case.objects.filter(applicant__username="citizen.zhang", state="accepted").order_by("due_legal").first()
+    overdue = birth.filter(state="accepted").order_by("due_legal").first()
     assert overdue.due_legal < overdue.updated_at.date()
+
+
+@pytest.mark.django_db
+def test_the_demo_has_cases_in_every_state_and_bundles_under_way(demo):
+    import datetime as dt
+
+    from django.db.models import Count
+
+    from tongban.cases import machine
+    from tongban.cases.clock import light
+    from tongban.cases.forms import form_current, prefill_fields
+    from tongban.cases.models import ApplicationForm, BundleApplication, Case, CorrectionNotice
+
+    assert set(Case.objects.values_list("state", flat=True)) == {s.value for s in machine.State}
+    today = dt.date.today()
+    lights = [light(c.due_legal, today, yellow_days=1) for c in Case.objects.filter(state__in=["accepted", "supplementing"])]
+    assert lights.count("red") >= 2 and lights.count("yellow") >= 1
+    assert Case.objects.values("department").distinct().count() >= 5
+    per_citizen = dict(Case.objects.values_list("applicant__username").annotate(n=Count("id")))
+    assert len(per_citizen) >= 4 and max(per_citizen, key=per_citizen.get) == "citizen.zhang"
+    assert all(CorrectionNotice.objects.filter(case=c).count() == 1 for c in Case.objects.filter(state="correcting"))
+    assert Case.objects.filter(state="suspended", events__special_step=4).exists()
+    # Loaded twice, made once.
+    assert BundleApplication.objects.count() == 2
+    for application in BundleApplication.objects.all():
+        parts = set(application.cases.values_list("state", flat=True))
+        assert "concluded" in parts and parts & {"submitted", "accepted"}, parts
+    assert set(BundleApplication.objects.get(bundle__code="birth").cases.values_list("state", flat=True)) >= {"draft"}
+    # Forms: common items of persons and enterprises across several departments, with identity prefill.
+    current = ApplicationForm.objects.filter(is_current=True)
+    assert current.values("implementation__base").distinct().count() >= 8
+    assert current.values("implementation__department__kind").distinct().count() >= 6
+    assert set(current.values_list("version", flat=True)) == {1}
+    donghu_birth = Implementation.objects.get(base__code="070100001000", division__code="360102")
+    assert set(prefill_fields(form_current(donghu_birth)).values()) == {"name", "id_number", "mobile"}
+    assert donghu_birth.step_limits == {"pre_review": 2}
+    assert Case.objects.filter(form__isnull=False, state="delivered").exists()
+    from tongban.cases.models import CaseMaterial
+
+    attached = CaseMaterial.objects.filter(file__isnull=False).select_related("file")
+    assert attached.count() == 3 and all(m.file.content_type == "image/png" and m.file.size > 0 for m in attached)

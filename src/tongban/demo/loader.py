@@ -315,6 +315,7 @@ def load_demo() -> dict[str, Any]:
         ]
         oidc_app = demo_identity.load_application()
         demo_cases.load_bundles()
+        demo_cases.load_forms()
         demo_cases.load_cases()
     indexed = search_rebuild()
     return {
