@@ -24,11 +24,21 @@ from tongban.cases.models import ApplicationForm, Case
 from tongban.cases.services import case_submit
 from tongban.catalog.models import Implementation
 from tongban.common.audit import audit_record
-from tongban.common.errors import NotFound, ValidationFailed
-from tongban.identity.models import Account
+from tongban.common.errors import NotFound, PermissionDenied, ValidationFailed
+from tongban.identity.enterprises import mandate_allows
+from tongban.identity.models import Account, Enterprise
 
 TYPES = ("string", "integer", "boolean")
-PREFILLS = {"name": "姓名", "id_number": "身份证号码", "mobile": "手机号码"}
+PREFILLS = {
+    "name": "姓名",
+    "id_number": "身份证号码",
+    "mobile": "手机号码",
+    # For an application made for an enterprise, from the legal-person base.
+    "enterprise_name": "企业名称",
+    "credit_code": "统一社会信用代码",
+    "legal_representative": "法定代表人",
+}
+ENTERPRISE_PREFILLS = frozenset({"enterprise_name", "credit_code", "legal_representative"})
 DEFAULT_COMMITMENT = "本人承诺所填写的信息和提交的材料真实、准确、完整，如有虚假，愿意承担相应的法律责任。"
 MAX_TEXT = 2000  # a string without its own maxLength is still bounded
 PASSWORD_MIN, PASSWORD_MAX = 6, 32
@@ -77,7 +87,7 @@ def schema_problems(schema: Any, layout: Any) -> list[str]:
         if name not in props:
             problems.append(f"布局中的字段 {name} 不在表单中。")
         elif isinstance(hints, dict) and hints.get("prefill") and hints["prefill"] not in PREFILLS:
-            problems.append(f"字段 {name} 的 prefill 只能是 name、id_number 或 mobile。")
+            problems.append(f"字段 {name} 的 prefill 只能是 {'、'.join(PREFILLS)} 之一。")
     return problems
 
 
@@ -197,13 +207,18 @@ def form_validate(form: ApplicationForm, data: dict[str, Any], *, only: list[str
     return clean
 
 
-def prefill(form: ApplicationForm, account: Account) -> dict[str, str]:
+def prefill(form: ApplicationForm, account: Account, enterprise: Enterprise | None = None) -> dict[str, str]:
     """What the platform already knows, from the verified identity: the applicant never types it.
-    Name and ID number only once verified (L2 and up); the mobile once it is on the account."""
+    Name and ID number only once verified (L2 and up); the mobile once it is on the account; an
+    enterprise's name, credit code and legal representative when applying for it (checked against
+    the legal-person base when the enterprise was bound)."""
     known = {
         "name": account.display_name if account.real_name_level >= 2 else "",
         "id_number": account.id_number if account.real_name_level >= 2 else "",
         "mobile": account.mobile,
+        "enterprise_name": enterprise.name if enterprise else "",
+        "credit_code": enterprise.credit_code if enterprise else "",
+        "legal_representative": enterprise.legal_rep_name if enterprise else "",
     }
     return {name: known[kind] for name, kind in prefill_fields(form).items()}
 
@@ -245,6 +260,15 @@ def _own_draft(*, applicant: Account, implementation: Implementation, form: Appl
     return case
 
 
+def _check_enterprise(form: ApplicationForm, applicant: Account, implementation: Implementation, enterprise: Enterprise | None) -> None:
+    """An application for an enterprise needs a live mandate covering the item; a form that asks
+    for an enterprise's particulars needs an enterprise."""
+    if enterprise is not None and not mandate_allows(applicant, enterprise.credit_code, implementation.code):
+        raise PermissionDenied("您当前没有代表该企业办理此事项的授权，请联系企业的法定代表人或管理员。", code="mandate_missing")
+    if enterprise is None and ENTERPRISE_PREFILLS & set(prefill_fields(form).values()):
+        raise ValidationFailed("本事项需以企业身份申请：请先在“我的企业”中切换为代表企业办事。", code="enterprise_required")
+
+
 def case_save_draft(*, applicant: Account, implementation: Implementation, data: dict[str, Any], token: str | None = None) -> Case:
     """保存草稿: keep what was typed so far (unvalidated) on a draft the applicant can resume."""
     form = form_current(implementation)
@@ -267,10 +291,12 @@ def case_apply(
     commitment: bool = False,
     query_password: str = "",
     token: str | None = None,
+    enterprise: Enterprise | None = None,
 ) -> Case:
     """Validate and submit an online application; returns the case with its 43-character code.
     Fields the platform fills are re-filled here whatever was posted. Applying twice with the same
-    token returns the first case."""
+    token returns the first case. ``enterprise``: the application is made for it, under a mandate
+    that must cover this item now."""
     form = form_current(implementation)
     if form is None:
         raise NotFound("该事项暂未开通在线申请。", code="form_unknown")
@@ -278,7 +304,8 @@ def case_apply(
         existing = Case.objects.filter(public_id=_token(token), applicant=applicant).exclude(state=machine.State.DRAFT).first()
         if existing is not None:
             return existing
-    filled = {**data, **prefill(form, applicant)}
+    _check_enterprise(form, applicant, implementation, enterprise)
+    filled = {**data, **prefill(form, applicant, enterprise)}
     errors: dict[str, str] = {}
     try:
         clean = form_validate(form, filled)
@@ -311,11 +338,13 @@ def case_apply(
             )
         case.form = form
         case.form_data = clean
+        case.enterprise = enterprise
         case.query_password_hash = make_password(password)
         if wants_commitment:
             case.commitment_text = str(form.layout.get("commitment_text") or DEFAULT_COMMITMENT)
             case.commitment_signed_at = timezone.now()
-        case.save(update_fields=["form", "form_data", "query_password_hash", "commitment_text", "commitment_signed_at", "updated_at"])
+        fields = ["form", "form_data", "enterprise", "query_password_hash", "commitment_text", "commitment_signed_at", "updated_at"]
+        case.save(update_fields=fields)
         submitted = case_submit(applicant=applicant, case_id=str(case.public_id))
         materials.licence_slots_record(submitted)  # the slots an e-licence fills, kept with the case
         return submitted
