@@ -154,9 +154,9 @@ def test_every_route_requires_the_right_authentication(client):
                 if response.status_code == 302:
                     assert response["Location"].startswith("/console/login"), (method, url)
             continue
-        if route.startswith(("my/", "enterprise/", "apply/")):
-            # A citizen's own pages and the enterprise pages (tests/test_enterprises.py): anonymous
-            # visitors are sent to the portal's sign-in page.
+        if route.startswith(("my/", "enterprise/", "apply/", "files/")):
+            # A citizen's own pages and the enterprise pages (tests/test_enterprises.py), and stored
+            # files (tests/test_materials.py): anonymous visitors are sent to the portal's sign-in page.
             for method in ("get", "post"):
                 response = getattr(client, method)(url)
                 assert response.status_code == 302, (method, url, response.status_code)

@@ -20,6 +20,7 @@ scope covers that case (``file_for``). Anyone else gets what an unknown id gets.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import re
@@ -443,7 +444,8 @@ def material_attach(
             )
     except BaseException:
         if made_here and stored is not None:
-            with transaction.atomic():
+            # Best effort: never hide the refusal behind a failed clean-up (a broken outer transaction).
+            with contextlib.suppress(Exception), transaction.atomic():
                 _discard(stored)
         raise
     case.state = locked.state

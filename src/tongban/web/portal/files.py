@@ -16,6 +16,7 @@ from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -74,12 +75,20 @@ def _disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-@never_cache
-@require_GET
 def file_download(request: HttpRequest, file_id: str) -> HttpResponse:
+    """Anonymous visitors sign in first whatever they asked (the address tells them nothing)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return redirect_to_login(request.get_full_path(), login_url())
+        response = redirect_to_login(request.path if request.method == "GET" else "/", login_url())
+        add_never_cache_headers(response)
+        return response
+    return _file_download(request, file_id)
+
+
+@never_cache
+@require_GET
+def _file_download(request: HttpRequest, file_id: str) -> HttpResponse:
+    user = request.user
     stored = materials.file_for(user, file_id)
     if stored is None:
         back = (reverse("portal:my_cases"), "回到我的办件") if visitor(request).citizen else ("/", "回到首页")
