@@ -27,7 +27,7 @@ from tongban.cases import selectors as case_reads
 from tongban.cases import services as case_services
 from tongban.cases.models import Case, CaseDocument, CaseEvent, CorrectionNotice
 from tongban.common.errors import DomainError
-from tongban.common.masking import mask_name
+from tongban.common.masking import mask_id_number, mask_mobile, mask_name
 from tongban.common.pagination import BadCursor
 from tongban.common.ratelimit import over_limit, rate_limited
 from tongban.identity.models import Account
@@ -150,6 +150,25 @@ def _supplement_request(case: Case) -> str:
     return event.opinion if event is not None else ""
 
 
+MASKS = {"id_number": mask_id_number, "mobile": mask_mobile}
+
+
+def _shown(case: Case) -> list[tuple[str, Any]]:
+    """The application's fields as filled, identity numbers masked (they are the applicant's own,
+    but a phone screen is often seen by others)."""
+    form = case.form
+    if form is None:
+        return []
+    prefilled = apply_forms.prefill_fields(form)
+    rows = []
+    for name in apply_forms.field_names(form):
+        if name in case.form_data:
+            value = case.form_data[name]
+            mask = MASKS.get(prefilled.get(name, ""))
+            rows.append((apply_forms.field_label(form, name), mask(str(value)) if mask and value else value))
+    return rows
+
+
 @never_cache
 @citizen_required
 @require_GET
@@ -161,10 +180,7 @@ def my_case(request: HttpRequest, case_id: str) -> HttpResponse:
     slots = case_materials.material_slots(case) if state != machine.State.DRAFT else []
     editable = state in case_materials.APPLICANT_EDITABLE and state != machine.State.DRAFT
     allowed = {t.action for t in machine.allowed(state, machine.Actor.APPLICANT)}
-    form = case.form
-    shown = []
-    if form is not None:
-        shown = [(apply_forms.field_label(form, n), case.form_data[n]) for n in apply_forms.field_names(form) if n in case.form_data]
+    shown = _shown(case)
     siblings = []
     if case.bundle_application_id:
         siblings = [
