@@ -246,3 +246,74 @@ def test_a_whole_application_on_a_phone(browser, live_server, transactional_db, 
         expect(result).not_to_contain_text("张晓明")
         expect(result.locator("ol.timeline > li")).to_have_count(4)
         checked(anyone, "lookup-found")
+
+
+def _submitted_with_proof(citizen, impl, tmp_path) -> Case:  # type: ignore[no-untyped-def]
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tongban.cases import materials
+    from tongban.cases import services as cases
+
+    draft = cases.case_draft(applicant=citizen, implementation=impl)
+    slot = next(s for s in materials.material_slots(draft) if s.name == "居住证明")
+    materials.material_attach(actor=citizen, case=draft, material_id=slot.id, upload=SimpleUploadedFile("租房合同.pdf", PDF))
+    return cases.case_submit(applicant=citizen, case_id=str(draft.public_id))
+
+
+def test_answer_a_correction_and_withdraw_on_a_phone(browser, live_server, transactional_db, residence, verified, clerk, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tongban.cases import services as cases
+
+    to_correct = _submitted_with_proof(verified, residence, tmp_path)
+    cases.correction_notice(
+        actor=clerk,
+        case_id=str(to_correct.public_id),
+        expected_version=to_correct.version,
+        problems=[{"material": "居住证明", "reason": "租房合同已过期，请提供在有效期内的合同"}],
+    )
+    to_withdraw = _submitted_with_proof(verified, residence, tmp_path)
+    with tab(browser, live_server, "correction", PHONE) as phone:
+        page = phone.go("/my/cases/")
+        assert phone.path().startswith("/login/")
+        page.get_by_label("用户名").fill("zhangxm")
+        page.get_by_label("密码").fill(CITIZEN_PASSWORD)
+        page.get_by_role("button", name="登录", exact=True).click()
+        assert phone.path() == "/my/cases/"
+        expect(page.locator(".callout")).to_contain_text("本页有 1 项办件需要您处理")
+        row = page.locator(".case-row", has_text=to_correct.code)
+        expect(row).to_contain_text("需要您处理 请按补正告知补正材料，然后重新提交。")
+        checked(phone, "my-cases-asks")
+        row.get_by_role("link").first.click()
+
+        asks = page.get_by_role("region", name="需要您处理")
+        expect(asks).to_contain_text("请按补正告知补正材料")
+        notice = page.locator("#correction")
+        expect(notice).to_contain_text("居住证明：租房合同已过期，请提供在有效期内的合同")
+        expect(notice).to_contain_text("尚未上传补正后的文件")
+        checked(phone, "my-case-correction")
+        notice.get_by_role("button", name="已补正，重新提交").click()
+        expect(page.locator(".flash").first).to_contain_text("请先为以下材料上传补正后的文件，再重新提交：居住证明。")
+        fixed = tmp_path / "新租房合同.pdf"
+        fixed.write_bytes(PDF)
+        page.get_by_label("居住证明：选择补正后的文件").set_input_files(str(fixed))
+        page.get_by_role("button", name="上传所选文件").click()
+        expect(page.locator(".flash").first).to_contain_text("已上传“新租房合同.pdf”")
+        expect(page.locator("#correction")).to_contain_text("已上传补正文件")
+        checked(phone, "my-case-corrected")
+        page.locator("#correction").get_by_role("button", name="已补正，重新提交").click()
+        expect(page.locator(".flash").first).to_contain_text("已重新提交，请等待工作人员预审。")
+        expect(page.locator(".case-summary")).to_contain_text("已申报（待预审）")
+        expect(page.locator("ol.timeline > li").last).to_contain_text("您：提交补正材料")
+        to_correct.refresh_from_db()
+        assert (to_correct.state, to_correct.submission_round) == ("submitted", 2)
+
+        page = phone.go(f"/my/cases/{to_withdraw.public_id}/")
+        page.get_by_text("撤回申请", exact=True).click()  # the summary opens the confirmation
+        expect(page.get_by_text("撤回后本次申请即结束，不能恢复")).to_be_visible()
+        checked(phone, "my-case-withdraw")
+        page.get_by_text("改为到窗口办理", exact=True).click()
+        page.get_by_label("补充说明（选填）").fill("周末去大厅办")
+        page.get_by_role("button", name="确认撤回").click()
+        expect(page.locator(".flash").first).to_contain_text("申请已撤回。")
+        expect(page.locator(".case-summary")).to_contain_text("已撤回")
+        expect(page.locator("ol.timeline > li").last).to_contain_text("您撤回了申请。原因：改为到窗口办理：周末去大厅办")
+        checked(phone, "my-case-withdrawn")
