@@ -222,6 +222,19 @@ def test_the_change_feed_serves_each_settled_event_once_in_order(client, citizen
     items = client.get(f"/api/v1/cases/changes?after={kept}", **_auth(keys["live"])).json()["items"]
     assert [(i["action"], i["step_result"], i["special_step"]) for i in items] == [("accept", 4, None), ("suspend", 6, 2)]
     assert items[0]["sequence"] < items[1]["sequence"]
+    kept = client.get(f"/api/v1/cases/changes?after={kept}", **_auth(keys["live"])).json()["next_cursor"]
+    # Two steps whose stamps and numbers disagree (stamped in one order, numbered in the other): the
+    # later-numbered one waits until the earlier-numbered one has settled too, so neither is lost.
+    one.refresh_from_db()
+    cases.case_act(actor=None, case_id=str(one.public_id), action="resume", expected_version=one.version)
+    cases.case_act(actor=None, case_id=str(one.public_id), action="approve", expected_version=one.version + 1)
+    resumed, approved = CaseEvent.objects.filter(case=one, action__in=["resume", "approve"]).order_by("id")
+    CaseEvent.objects.filter(pk=approved.pk).update(at=timezone.now() - dt.timedelta(seconds=60))
+    held = client.get(f"/api/v1/cases/changes?after={kept}", **_auth(keys["live"])).json()
+    assert held == {"items": [], "next_cursor": kept, "more": False}
+    CaseEvent.objects.filter(pk=resumed.pk).update(at=timezone.now() - dt.timedelta(seconds=61))
+    items = client.get(f"/api/v1/cases/changes?after={kept}", **_auth(keys["live"])).json()["items"]
+    assert [i["action"] for i in items] == ["resume", "approve"]
 
 
 # --- detail and files ----------------------------------------------------------------------------------
@@ -583,3 +596,49 @@ def test_pre_review_correction_and_deemed_acceptance_are_recorded(citizen, imple
     assert records["accept"]["deemed"] is True and records["accept"]["handler"] == "平台自动处理"
     assert [p["handler_kind"] for p in records["process"]] == ["clerk", "applicant", "system"]
     assert records["result"] is None
+
+
+# --- the console: failed webhooks and their re-drive ---------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_operators_see_failed_webhooks_and_re_drive_them(citizen, implementation, police_system, receiver, settings, operator, clerk):
+    from django.test import Client
+
+    from tests.conftest import STAFF_PASSWORD
+    from tests.staff_support import console_sign_in
+
+    settings.MESSAGING_RETRY_SECONDS = 0
+    settings.CASE_WEBHOOK_MAX_ATTEMPTS = 1
+    system = _hooked(police_system[0], receiver)
+    _Receiver.answers = [503]
+    case = _submitted(citizen, implementation)
+    drain(["callbacks"])
+    webhook = CaseWebhook.objects.get()
+    assert webhook.state == "failed"
+    page, redrive = "/console/cases/webhooks", f"/console/cases/webhooks/{webhook.pk}/redrive"
+    anonymous = Client()
+    for response in (anonymous.get(page), anonymous.post(redrive, {"reason": "x"})):
+        assert response.status_code == 302 and response["Location"].startswith("/console/login")
+    desk = Client()
+    assert console_sign_in(desk, clerk, STAFF_PASSWORD).status_code == 302
+    assert desk.get(page).status_code == 403 and desk.post(redrive, {"reason": "x"}).status_code == 403
+    console = Client()
+    assert console_sign_in(console, operator, STAFF_PASSWORD).status_code == 302
+    listed = console.get(page)
+    assert listed.status_code == 200
+    text = listed.content.decode()
+    assert case.code in text and system.name in text and "HTTP 503" in text
+    missing = console.post(redrive, {"reason": ""})
+    assert missing.status_code == 422 and "请填写原因" in missing.content.decode()
+    webhook.refresh_from_db()
+    assert webhook.state == "failed"
+    done = console.post(redrive, {"reason": "对方系统已恢复"})
+    assert done.status_code == 302 and done["Location"] == page
+    drain(["callbacks"])
+    webhook.refresh_from_db()
+    assert webhook.state == "done"
+    assert AuditEvent.objects.get(action="case_webhook.redrive").reason == "对方系统已恢复"
+    again = console.post(redrive, {"reason": "再来一次"})
+    assert again.status_code == 409 and "只有推送失败" in again.content.decode()
+    assert "没有推送失败的办件事件" in console.get(page).content.decode()

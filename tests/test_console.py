@@ -162,6 +162,7 @@ SAMPLE_KWARGS = {
     "item_status": {"code": CARD},
     "implementation_new": {"code": CARD},
     "zone": {"code": "birth-zone"},
+    "case_webhook_redrive": {"webhook_id": 1},
 }
 
 
@@ -182,7 +183,7 @@ def _console_routes(mini) -> list[tuple[str, str, Any]]:
 
 def test_every_console_page_sends_anonymous_visitors_to_login(mini, client):
     routes = _console_routes(mini)
-    assert len(routes) == 24
+    assert len(routes) == 30  # forms (4) and failed case webhooks (2) included
     for name, url, _view in routes:
         if name in ("login", "logout"):
             continue
@@ -201,6 +202,7 @@ def test_clerk_gets_403_on_every_write_and_every_operator_page(mini, clerk_clien
             "item_new", "item_edit", "item_status", "implementation_new", "implementation_save", "implementation_status",
             "import", "import_template", "export", "zones", "zone_new", "zone", "synonyms",
             "calendar", "override_set", "override_delete", "calendar_year",
+            "case_webhooks", "case_webhook_redrive",
         ]
     )  # fmt: skip
     events = AuditEvent.objects.count()

@@ -10,9 +10,11 @@ department's cases in the order of their sequence numbers, after the position th
 its last pull. A sequence number is given when the event is written, not when its transaction
 commits, so a sequence read at the wrong moment could skip an event committed a moment later with
 a smaller number (the same holds for ``updated_at``, with clock skew between servers on top). The
-feed therefore serves only events older than ``SETTLE_SECONDS``: any step's transaction has long
-committed by then, and every event with a smaller number is visible too. The cursor is the
-sequence, so nothing is read twice and nothing is missed however often or rarely a system pulls.
+feed therefore serves, in sequence order, only the events up to the first one younger than
+``SETTLE_SECONDS``: any step's transaction has long committed by then, so every event with a
+smaller number is visible too, and an event stamped a moment later but numbered lower is waited
+for rather than passed over. The cursor is the sequence, so nothing is read twice and nothing is
+missed however often or rarely a system pulls.
 
 Steps (``POST /cases/{code}/actions``) run the state machine as a clerk of the department with no
 person behind it; the audit trail records the system (``case.api_action``), and the national
@@ -359,13 +361,17 @@ def list_case_changes(request: HttpRequest, after: str | None = None, limit: int
             raise BadCursor("翻页参数无效，请从第一页重新开始。")
     limit = max(1, min(limit, MAX_LIMIT))
     settled = timezone.now() - dt.timedelta(seconds=SETTLE_SECONDS)
-    rows = list(
-        CaseEvent.objects.select_related("case")
-        .filter(case__department_id=client.department_id, id__gt=last, at__lt=settled)
-        .order_by("id")[: limit + 1]
+    fetched = list(
+        CaseEvent.objects.select_related("case").filter(case__department_id=client.department_id, id__gt=last).order_by("id")[: limit + 1]
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    # Serve the settled prefix only: an event stamped a moment later may hold a smaller number
+    # than one stamped before it, and must not be passed over while it settles.
+    rows = []
+    for event in fetched[:limit]:
+        if event.at >= settled:
+            break
+        rows.append(event)
+    more = len(fetched) > limit and len(rows) == limit
     items = [
         ChangeOut(
             sequence=e.pk,

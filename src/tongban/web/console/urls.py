@@ -2,6 +2,7 @@ from django.urls import path
 
 from tongban.web.console import (
     calendar_views,
+    case_webhook_views,
     forms_views,
     identity_views,
     messaging_views,
@@ -53,6 +54,8 @@ urlpatterns = [
     path("messages/failures", messaging_views.failures, name="message_failures"),
     path("messages/deliveries/<int:delivery_id>/redrive", messaging_views.delivery_redrive, name="message_delivery_redrive"),
     path("messages/callbacks/<int:callback_id>/redrive", messaging_views.callback_redrive, name="message_callback_redrive"),
+    path("cases/webhooks", case_webhook_views.failed_webhooks, name="case_webhooks"),
+    path("cases/webhooks/<int:webhook_id>/redrive", case_webhook_views.webhook_redrive, name="case_webhook_redrive"),
     path("messages/sandbox-sms", messaging_views.sandbox_sms, name="message_sandbox"),
     path("messages/support", messaging_views.support, name="message_support"),
     path("messages/templates", messaging_views.templates, name="message_templates"),
