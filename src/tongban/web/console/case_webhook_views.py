@@ -47,7 +47,7 @@ def failed_webhooks(request: HttpRequest) -> HttpResponse:
 def webhook_redrive(request: HttpRequest, webhook_id: int) -> HttpResponse:
     form = RedriveForm(request.POST)
     if not form.is_valid():
-        message = "；".join(e for errors in form.errors.values() for e in errors)
+        message = "；".join(str(e) for errors in form.errors.values() for e in errors)
         return _render(request, error_pk=webhook_id, error=message, status=422)
     reason = form.cleaned_data["reason"]
     try:
