@@ -86,7 +86,10 @@ def verified(citizen):
 @contextmanager
 def tab(browser: Browser, live_server, name: str, viewport: dict[str, int]) -> Iterator[Site]:  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport=viewport, locale="zh-CN")
-    context.set_default_timeout(10_000)
+    # A shared two-core machine: the first render of a page (templates, search facts) can be slow
+    # while other suites run; a person would wait too.
+    context.set_default_timeout(20_000)
+    context.set_default_navigation_timeout(30_000)
     site = Site(context.new_page(), live_server.url, "phone" if viewport is PHONE else "desktop", name)
     try:
         yield site
