@@ -642,3 +642,21 @@ def test_operators_see_failed_webhooks_and_re_drive_them(citizen, implementation
     again = console.post(redrive, {"reason": "再来一次"})
     assert again.status_code == 409 and "只有推送失败" in again.content.decode()
     assert "没有推送失败的办件事件" in console.get(page).content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("scope", ["messages", "cases"])
+def test_system_scopes_are_refused_to_applications_people_sign_in_to(scope):
+    from tongban.common.errors import ValidationFailed
+    from tongban.identity import applications
+
+    data = applications.AppData(
+        name=f"个人应用-{scope}",
+        redirect_uris=["https://app.example.cn/cb"],
+        post_logout_redirect_uris=[],
+        backchannel_logout_uri="",
+        scopes=["openid", scope],
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        applications.application_create(actor=None, data=data)
+    assert caught.value.code == "system_scope"

@@ -41,7 +41,7 @@ CLIENT_TYPE_LABELS = {
     OidcApplication.CLIENT_PUBLIC: "公开客户端（移动应用、单页应用）",
 }
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
-SYSTEM_SCOPES = {"messages"}  # only for department systems with client credentials
+SYSTEM_SCOPES = {"messages", "cases"}  # only for department systems with client credentials
 
 
 def scope_labels() -> dict[str, str]:
@@ -108,7 +108,7 @@ def _check(data: AppData, *, application: OidcApplication | None = None) -> AppD
         if "openid" not in scopes:
             raise ValidationFailed("用户登录应用必须包含“登录身份标识”（openid）范围。", code="openid_required")
         if set(scopes) & SYSTEM_SCOPES:
-            raise ValidationFailed("“统一消息中心”范围只用于部门系统的客户端凭证方式。", code="system_scope")
+            raise ValidationFailed("“统一消息中心”和“办件接口”范围只用于部门系统的客户端凭证方式。", code="system_scope")
     else:
         if data.client_type != OidcApplication.CLIENT_CONFIDENTIAL:
             raise ValidationFailed("客户端凭证方式只能用于机密客户端。", code="public_client_credentials")

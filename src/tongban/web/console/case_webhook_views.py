@@ -31,7 +31,7 @@ def _render(request: HttpRequest, *, error_pk: int | None = None, error: str = "
     return render(
         request,
         "console/cases/webhooks.html",
-        {"title": "办件推送失败", "webhooks": failed, "error_pk": error_pk, "error": error, "reason": reason},
+        {"title": "办件推送失败", "section": "case_webhooks", "webhooks": failed, "error_pk": error_pk, "error": error, "reason": reason},
         status=status,
     )
 
