@@ -11,6 +11,7 @@ from tongban.org import calendar, services
 from tongban.org.calendar import CalendarUnknown
 
 D = dt.date
+pytestmark = pytest.mark.real_calendar
 
 
 @pytest.mark.django_db
