@@ -116,6 +116,7 @@ def test_a_citizen_is_refused(client, citizen, impl):
     assert client.get("/console/forms/").status_code == 403
     assert client.get(_url(impl)).status_code == 403
     assert client.post(_url(impl), NEW_FORM).status_code == 403
+    assert client.get(_url(impl, "/preview")).status_code == 403
     assert not ApplicationForm.objects.exists()
 
 
@@ -125,12 +126,14 @@ def test_a_clerk_without_the_admin_role_and_an_admin_of_another_department_are_r
     assert clerk.get("/console/forms/").status_code == 403
     assert clerk.get(_url(impl)).status_code == 403
     assert clerk.post(_url(impl), NEW_FORM).status_code == 403
+    assert clerk.get(_url(impl, "/preview")).status_code == 403
     stranger = _signed_in(_staff("nanchang-market-admin", mini.market_nanchang, admin=True))
     page = stranger.get("/console/forms/").content.decode()
     assert other_impl.code in page and impl.code not in page
     assert stranger.get(_url(impl)).status_code == 404
     assert stranger.post(_url(impl), NEW_FORM).status_code == 404
     assert stranger.post(_url(impl, "/restore"), {"version": "1"}).status_code == 404
+    assert stranger.get(_url(impl, "/preview")).status_code == 404
     assert not ApplicationForm.objects.filter(implementation=impl).exists()
 
 
@@ -143,7 +146,7 @@ def test_the_department_admin_lists_and_saves_a_new_version(admin, impl, other_i
     response = admin.post(_url(impl), NEW_FORM)
     assert response.status_code == 302 and response["Location"] == _url(impl)
     form = apply_forms.form_current(impl)
-    assert form.version == 1 and apply_forms.field_names(form) == ["applicant", "id_no", "company", "kind", "capital", "agree"]
+    assert form.version == 1 and set(apply_forms.field_names(form)) == {"applicant", "id_no", "company", "kind", "capital", "agree"}
     assert form.schema["properties"]["kind"]["enum"] == ["有限责任公司", "股份有限公司"]
     assert form.schema["properties"]["company"]["maxLength"] == 50 and form.schema["required"] == ["applicant", "id_no", "company"]
     assert form.layout["steps"] == [
@@ -155,7 +158,10 @@ def test_the_department_admin_lists_and_saves_a_new_version(admin, impl, other_i
     assert AuditEvent.objects.filter(action="application_form.save", object_id=impl.code).count() == 1
     page = admin.get(_url(impl)).content.decode()
     assert "已保存为第 1 版" in page and "当前为第 1 版" in page and "首个版本：6 个字段，2 步" in page
-    preview = html.unescape(page.split('srcdoc="', 1)[1].split('"></iframe>', 1)[0])
+    assert f'src="{_url(impl, "/preview")}"' in page
+    response = admin.get(_url(impl, "/preview"))
+    assert response["X-Frame-Options"] == "SAMEORIGIN" and "frame-ancestors 'self'" in response["Content-Security-Policy"]
+    preview = response.content.decode()
     assert "第 1 步，共 2 步" in preview and "企业类型" in preview and "本企业承诺所填信息真实。" in preview
     assert "已根据您的实名信息自动填写" in preview and "tongban/portal.css" in preview
     # Saving the same again makes no new version.
@@ -216,7 +222,9 @@ def test_adding_rows_and_previewing_save_nothing(desk, impl):
     assert 'name="f-3-name"' in page and 'value="企业名称"' in page and "未能保存" not in page
     data["go"] = "preview"
     page = desk.post(_url(impl), data).content.decode()
-    assert "预览（尚未保存）" in page and "企业名称" in html.unescape(page.split('srcdoc="', 1)[1])
+    assert "预览（尚未保存）" in page and f'src="{_url(impl, "/preview")}?draft=1"' in page
+    assert "企业名称" in desk.get(_url(impl, "/preview?draft=1")).content.decode()
+    assert desk.get(_url(impl, "/preview")).status_code == 404  # nothing saved yet
     assert not ApplicationForm.objects.filter(implementation=impl).exists()
 
 
@@ -225,6 +233,8 @@ def test_restore_an_old_version_as_a_new_one(desk, impl, operator):
     apply_forms.application_form_save(actor=None, implementation=impl, schema=SCHEMA, layout={})
     changed = {**SCHEMA, "properties": {**SCHEMA["properties"], "address": {"type": "string", "title": "住所"}}}
     apply_forms.application_form_save(actor=operator, implementation=impl, schema=changed, layout={"commitment": True})
+    assert "住所" not in desk.get(_url(impl, "/preview?version=1")).content.decode()
+    assert "住所" in desk.get(_url(impl, "/preview?version=2")).content.decode()
     page = desk.get(_url(impl)).content.decode()
     assert "新增字段：住所" in page and "开启告知承诺制" in page and "恢复为新版本" in page
     response = desk.post(_url(impl, "/restore"), {"version": "1"})

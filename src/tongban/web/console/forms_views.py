@@ -23,6 +23,8 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tongban.cases import forms as apply_forms
@@ -30,6 +32,7 @@ from tongban.cases.models import ApplicationForm
 from tongban.catalog.models import Implementation
 from tongban.common.errors import DomainError
 from tongban.common.pagination import BadCursor, paginate_by_key
+from tongban.common.security import CSP
 from tongban.identity import access
 from tongban.identity.models import StaffRole
 from tongban.web.console.access import console_view, forbidden, is_operator
@@ -43,6 +46,7 @@ TYPE_LABELS = {"string": "文本", "integer": "整数", "boolean": "是/否（�
 PREFILL_LABELS = {"": "不自动填写", **{k: f"实名信息：{v}" for k, v in apply_forms.PREFILLS.items()}}
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$|^[\u4e00-\u9fffA-Za-z0-9_（）()]{1,40}$")
 SPLIT_RE = re.compile(r"[\s,，、;；]+")
+ONE_PAGE = "填写申请信息"  # the title cases.forms.steps_of gives a form without steps
 NOT_ALLOWED = "只有平台运营人员和本部门的部门管理员可以编辑申请表。"
 
 
@@ -160,7 +164,10 @@ def editor_from(schema: dict[str, Any], layout: dict[str, Any]) -> Editor:
     required = set(schema.get("required") or [])
     hints = layout.get("fields") or {}
     rows = []
-    for name, spec in props.items():
+    # The steps keep the order (PostgreSQL's jsonb does not keep the order of an object's keys).
+    in_steps = [f for s in layout.get("steps") or [] if isinstance(s, dict) for f in s.get("fields") or [] if f in props]
+    for name in dict.fromkeys([*in_steps, *props]):
+        spec = props[name]
         spec = spec if isinstance(spec, dict) else {}
         hint = hints.get(name) if isinstance(hints.get(name), dict) else {}
         rows.append(
@@ -181,6 +188,8 @@ def editor_from(schema: dict[str, Any], layout: dict[str, Any]) -> Editor:
         for s in layout.get("steps") or []
         if isinstance(s, dict)
     ]
+    if len(steps) == 1 and steps[0].title == ONE_PAGE:
+        steps = []  # one page: the step only keeps the order
     return Editor(
         fields=rows,
         steps=steps,
@@ -319,8 +328,8 @@ def definition_from(editor: Editor, base_layout: dict[str, Any]) -> tuple[dict[s
     if required:
         schema["required"] = required
     layout = {k: v for k, v in base_layout.items() if k not in ("steps", "fields", "commitment", "commitment_text")}
-    if steps:
-        layout["steps"] = steps
+    # One page is one step of every field in the rows' order: the layout keeps the order.
+    layout["steps"] = steps or [{"title": ONE_PAGE, "fields": list(props)}]
     if hints:
         layout["fields"] = hints
     if editor.commitment:
@@ -364,7 +373,7 @@ def form_edit(request: HttpRequest, code: str) -> HttpResponse:
     base_layout = dict(current.layout) if current else {}
     if request.method == "GET":
         editor = editor_from(current.schema, current.layout) if current else _starter()
-        return _render(request, impl, current, _pad(editor), preview=current)
+        return _render(request, impl, current, _pad(editor), preview_url=_preview_url(impl) if current else "")
     go = request.POST.get("go", "save")
     if go == "save_json":
         return _save_json(request, impl, current)
@@ -372,9 +381,9 @@ def form_edit(request: HttpRequest, code: str) -> HttpResponse:
     schema, layout, ok = definition_from(editor, base_layout)
     editor.schema_json, editor.layout_json = _pretty(schema), _pretty(layout)
     if go == "add_field":
-        return _render(request, impl, current, _pad(_clear(editor), extra_fields=3, extra_steps=0), preview=current)
+        return _render(request, impl, current, _pad(_clear(editor), extra_fields=3, extra_steps=0))
     if go == "add_step":
-        return _render(request, impl, current, _pad(_clear(editor), extra_fields=0, extra_steps=1), preview=current)
+        return _render(request, impl, current, _pad(_clear(editor), extra_fields=0, extra_steps=1))
     if ok:
         problems = apply_forms.schema_problems(schema, layout) + _unplaced(schema, layout)
         if problems:
@@ -382,9 +391,9 @@ def form_edit(request: HttpRequest, code: str) -> HttpResponse:
             ok = False
     if not ok:
         return _render(request, impl, current, _pad(editor, 0, 0), status=422)
-    if go == "preview":
-        draft = ApplicationForm(implementation=impl, version=0, schema=schema, layout=layout)
-        return _render(request, impl, current, _pad(editor, 0, 0), preview=draft, previewing=True)
+    if go == "preview":  # the frame shows what was typed, kept for it in the session
+        request.session[_draft_key(impl)] = {"schema": schema, "layout": layout}
+        return _render(request, impl, current, _pad(editor, 0, 0), preview_url=_preview_url(impl, draft=True), previewing=True)
     return _save(request, impl, current, schema, layout, lambda exc: _render_failed(request, impl, current, editor, exc))
 
 
@@ -574,13 +583,49 @@ def preview_html(impl: Implementation, form: ApplicationForm) -> str:
     )
 
 
+def _draft_key(impl: Implementation) -> str:
+    return f"form-preview:{impl.code}"
+
+
+def _preview_url(impl: Implementation, *, draft: bool = False) -> str:
+    url = reverse("console:form_preview", args=[impl.code])
+    return url + ("?draft=1" if draft else "")
+
+
+FRAMEABLE_CSP = CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+
+
+@console_view
+@require_GET
+@xframe_options_sameorigin
+def form_preview(request: HttpRequest, code: str) -> HttpResponse:
+    """The phone preview shown in the editor's frame: the current version, one of the history
+    (``?version=``), or what was typed and previewed (``?draft=1``, kept in the session)."""
+    impl = _implementation(request.user, code)
+    if impl is None:
+        return _missing(request, code)
+    form: ApplicationForm | None
+    if request.GET.get("draft"):
+        kept = request.session.get(_draft_key(impl))
+        form = ApplicationForm(implementation=impl, version=0, schema=kept["schema"], layout=kept["layout"]) if kept else None
+    elif request.GET.get("version", "").isdigit():
+        form = ApplicationForm.objects.filter(implementation=impl, version=int(request.GET["version"])).first()
+    else:
+        form = apply_forms.form_current(impl)
+    if form is None:
+        return not_found(request, "没有可预览的申请表。")
+    response = HttpResponse(preview_html(impl, form))
+    response["Content-Security-Policy"] = FRAMEABLE_CSP
+    return response
+
+
 def _render(
     request: HttpRequest,
     impl: Implementation,
     current: ApplicationForm | None,
     editor: Editor,
     *,
-    preview: ApplicationForm | None = None,
+    preview_url: str = "",
     previewing: bool = False,
     status: int = 200,
 ) -> HttpResponse:
@@ -604,7 +649,7 @@ def _render(
             "row_errors": row_errors,
             "types": list(TYPE_LABELS.items()),
             "prefills": list(PREFILL_LABELS.items()),
-            "preview": preview_html(impl, preview) if preview is not None else "",
+            "preview_url": preview_url,
             "previewing": previewing,
             "history": history,
             "default_commitment": apply_forms.DEFAULT_COMMITMENT,

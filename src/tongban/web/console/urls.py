@@ -44,6 +44,7 @@ urlpatterns = [
     path("forms/", forms_views.form_list, name="forms"),
     path("forms/<str:code>", forms_views.form_edit, name="form_edit"),
     path("forms/<str:code>/restore", forms_views.form_restore, name="form_restore"),
+    path("forms/<str:code>/preview", forms_views.form_preview, name="form_preview"),
     # working-day calendar
     path("calendar", calendar_views.calendar, name="calendar"),
     path("calendar/override", calendar_views.override_set, name="override_set"),
