@@ -196,17 +196,17 @@ def test_the_demo_bundles_and_cases(demo):
 
 @pytest.mark.django_db
 def test_the_demo_has_cases_in_every_state_and_bundles_under_way(demo):
-    import datetime as dt
-
     from django.db.models import Count
+    from django.utils import timezone
 
     from tongban.cases import machine
     from tongban.cases.clock import light
     from tongban.cases.forms import form_current, prefill_fields
     from tongban.cases.models import ApplicationForm, BundleApplication, Case, CorrectionNotice
+    from tongban.cases.services import LOCAL
 
     assert set(Case.objects.values_list("state", flat=True)) == {s.value for s in machine.State}
-    today = dt.date.today()
+    today = timezone.localdate(timezone.now(), LOCAL)
     lights = [light(c.due_legal, today, yellow_days=1) for c in Case.objects.filter(state__in=["accepted", "supplementing"])]
     assert lights.count("red") >= 2 and lights.count("yellow") >= 1
     assert Case.objects.values("department").distinct().count() >= 5

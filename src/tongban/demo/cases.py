@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db.models import Q
+from django.utils import timezone
 
 from tongban.cases import bundles, forms, machine, materials
 from tongban.cases import services as cases
@@ -86,7 +87,7 @@ def load_birth_cases() -> int:
         return 0
     if Case.objects.filter(applicant=applicant, implementation=impl, bundle_application__isnull=True).exists():
         return 0
-    today = dt.date.today()
+    today = _today()
     made = 0
     for story in ("submitted", "correcting", "accepted", "suspended", "overdue"):
         draft = cases.case_draft(applicant=applicant, implementation=impl, form_data={"新生儿姓名": "张小宝", "与申请人关系": "父子"})
@@ -110,6 +111,11 @@ def load_birth_cases() -> int:
                 actor=None, case_id=str(case.public_id), action="suspend", expected_version=case.version, opinion="需现场核实出生信息"
             )
     return made
+
+
+def _today() -> dt.date:
+    """Today where the cases are handled (the services' local day, not the server's)."""
+    return timezone.localdate(timezone.now(), cases.LOCAL)
 
 
 def _next_workday(day: dt.date) -> dt.date:
@@ -487,8 +493,6 @@ def form_definition(code: str) -> tuple[dict[str, Any], dict[str, Any]]:
         "steps": [{"title": title, "fields": [s["name"] for s in fields]} for title, fields in steps],
         "fields": hints,
     }
-    if len(steps) == 1:
-        layout.pop("steps")
     if commitment:
         layout["commitment"] = True
     return {"type": "object", "properties": properties, "required": required}, layout
@@ -644,7 +648,7 @@ def load_stories() -> int:
     """Cases of several citizens at several departments, one in each state of the machine, two
     past their legal limit (red) and one on its last day (yellow). Each (applicant, implementation)
     has one story: loading again finds it and makes nothing."""
-    today = dt.date.today()
+    today = _today()
     made = 0
     for username, division, item, story, data in STORIES:
         applicant = _account(username)
@@ -739,7 +743,7 @@ BUNDLE_STORIES = [
 def load_bundle_applications() -> int:
     """A bundle of 张晓明 (新车上牌) and one of 孙丽 (出生一件事) under way: the first item concluded,
     the next one submitted by the bundle and being handled, the rest waiting for it."""
-    today = dt.date.today()
+    today = _today()
     made = 0
     for username, code, divisions, data, finished in BUNDLE_STORIES:
         applicant = _account(username)
