@@ -533,3 +533,25 @@ def file_for(account: Any, file_public_id: str) -> StoredFile | None:
     if access.scope(staff_cases, account, field="department").exists():
         return stored
     return None
+
+
+def corrections_outstanding(case: Case) -> list[str]:
+    """Materials named in the case's current correction notice that still lack a file uploaded
+    since the notice. Only where the application was made with uploaded files: a case whose
+    materials came on paper or from licences is corrected at the window or by the department."""
+    from tongban.cases.models import CorrectionNotice
+
+    notice = CorrectionNotice.objects.filter(case=case, submission_round=case.submission_round).first()
+    if notice is None:
+        return []
+    slots = {s.name: s for s in material_slots(case)}
+    if not any(s.files for s in slots.values()):
+        return []
+    outstanding = []
+    for problem in notice.problems:
+        slot = slots.get(problem.get("material", ""))
+        if slot is None or slot.paper_only:
+            continue
+        if not any(f.created_at > notice.issued_at for f in slot.files):
+            outstanding.append(slot.name)
+    return outstanding

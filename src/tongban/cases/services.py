@@ -166,6 +166,16 @@ def _apply(
         ) from exc
     if transition.needs_opinion and not opinion.strip():
         raise ValidationFailed("这一步需要填写意见或理由。", code="opinion_required")
+    if action == "resubmit":
+        from tongban.cases.materials import corrections_outstanding
+
+        outstanding = corrections_outstanding(case)
+        if outstanding:
+            raise ValidationFailed(
+                f"请先为以下材料上传补正后的文件，再重新提交：{'、'.join(outstanding)}。",
+                code="correction_files_missing",
+                details={"materials": outstanding},
+            )
     special = _special_step(action, special_step)
     day = on or timezone.localdate(timezone.now(), LOCAL)
     before = case.state

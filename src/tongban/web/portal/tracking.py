@@ -132,19 +132,6 @@ def _correction(case: Case, slots: list[Any]) -> dict[str, Any] | None:
     return {"notice": notice, "problems": problems}
 
 
-def _still_to_upload(case: Case) -> list[str]:
-    """Materials of the correction notice that still need a corrected file before resubmitting. Only
-    where the application was made with uploaded files: a case whose materials came on paper or
-    from licences is corrected at the window or by the department itself."""
-    slots = case_materials.material_slots(case)
-    if not any(s.files for s in slots):
-        return []
-    found = _correction(case, slots)
-    if found is None:
-        return []
-    return [p["material"] for p in found["problems"] if p["uploadable"] and not p["new_files"]]
-
-
 def _supplement_request(case: Case) -> str:
     event = CaseEvent.objects.filter(case=case, action="ask_supplement").order_by("-at", "-id").first()
     return event.opinion if event is not None else ""
@@ -253,7 +240,7 @@ def my_case_act(request: HttpRequest, case_id: str) -> HttpResponse:
     except ValueError:
         version = -1
     if action == "resubmit" and case.state == machine.State.CORRECTING:
-        missing = _still_to_upload(case)
+        missing = case_materials.corrections_outstanding(case)
         if missing:
             messages.error(request, f"请先为以下材料上传补正后的文件，再重新提交：{'、'.join(missing)}。")
             return HttpResponseRedirect(_detail_url(case, "correction"))
@@ -292,7 +279,7 @@ def _case_materials(request: HttpRequest, case_id: str) -> HttpResponse:
     me = _me(request)
     anchor = "correction" if case.state == machine.State.CORRECTING else "supplement"
     remove = request.POST.get("remove", "")
-    chosen = [(k, request.FILES[k]) for k in request.FILES if k.startswith("file-")]
+    chosen = [(k, f) for k in request.FILES if k.startswith("file-") and (f := request.FILES.get(k)) is not None]
     done: list[str] = []
     problems: list[str] = []
     if remove:
