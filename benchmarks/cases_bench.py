@@ -37,6 +37,7 @@ import argparse
 import multiprocessing
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -981,7 +982,10 @@ def main() -> None:
         p4_inprocess(clerk, args)
         if not args.skip_http:
             workdir = Path(tempfile.mkdtemp(prefix="tongban-cases-bench-"))
-            p4_http(wrk, env, clerk, args, workdir)
+            try:
+                p4_http(wrk, env, clerk, args, workdir)
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
     if not args.skip_p3:
         p3_profile()
         connection.close()
