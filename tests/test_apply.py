@@ -303,3 +303,13 @@ def test_withdraw(form, verified, implementation):
     assert "已撤回" in page and "撤回申请</button>" not in page
     unknown = browser.post(f"/my/cases/{case.public_id}/act/", {"action": "accept", "version": case.version})
     assert unknown.status_code == 404
+
+
+@pytest.mark.django_db
+def test_fields_keep_the_order_they_were_written_in(implementation):
+    # PostgreSQL's jsonb orders an object's keys by length, so "mid" would come first there.
+    schema = {"type": "object", "properties": {n: {"type": "string", "title": n} for n in ("zeta", "alphabet", "mid")}}
+    saved = forms.application_form_save(actor=None, implementation=implementation, schema=schema, layout={})
+    saved.refresh_from_db()
+    assert forms.field_names(saved) == ["zeta", "alphabet", "mid"]
+    assert forms.steps_of(saved)[0]["fields"] == ["zeta", "alphabet", "mid"]

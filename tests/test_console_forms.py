@@ -212,7 +212,8 @@ def test_invalid_json_is_refused_with_the_text_kept(desk, impl):
     import json
 
     response = desk.post(_url(impl), {"go": "save_json", "schema_json": json.dumps(SCHEMA), "layout_json": '{"commitment": true}'})
-    assert response.status_code == 302 and apply_forms.form_current(impl).layout == {"commitment": True}
+    saved = apply_forms.form_current(impl)
+    assert response.status_code == 302 and saved.layout == {"commitment": True, "order": list(SCHEMA["properties"])}
 
 
 @pytest.mark.django_db
@@ -240,7 +241,7 @@ def test_restore_an_old_version_as_a_new_one(desk, impl, operator):
     response = desk.post(_url(impl, "/restore"), {"version": "1"})
     assert response.status_code == 302
     form = apply_forms.form_current(impl)
-    assert form.version == 3 and form.schema == SCHEMA and form.layout == {}
+    assert form.version == 3 and form.schema == SCHEMA and form.layout == {"order": list(SCHEMA["properties"])}
     assert ApplicationForm.objects.get(implementation=impl, version=2).is_current is False
     page = desk.get(_url(impl)).content.decode()
     assert "已将第 1 版恢复为新的第 3 版" in page and "删除字段：住所" in page

@@ -105,7 +105,8 @@ def application_form_save(
             implementation=implementation,
             version=max(previous, default=0) + 1,
             schema=schema,
-            layout=layout,
+            # The properties' order: the layout's own when given (a restored version), else as written.
+            layout={**layout, "order": list(ordered(schema, layout)[0]["properties"])},
             is_current=True,
             created_by=actor if getattr(actor, "pk", None) else None,
         )
@@ -123,8 +124,19 @@ def form_current(implementation: Implementation) -> ApplicationForm | None:
     return ApplicationForm.objects.filter(implementation=implementation, is_current=True).order_by("-version").first()
 
 
+def ordered(schema: dict[str, Any], layout: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The schema with its properties in the order they were written, and the layout. PostgreSQL's
+    jsonb does not keep the order of an object's keys, so the order is saved as the layout's
+    ``order`` list (arrays keep theirs); fields missing from it follow in stored order."""
+    props = schema.get("properties") or {}
+    given = layout.get("order")
+    order: list[Any] = given if isinstance(given, list) else []
+    names = list(dict.fromkeys([*(n for n in order if n in props), *props]))
+    return {**schema, "properties": {n: props[n] for n in names}}, layout
+
+
 def field_names(form: ApplicationForm) -> list[str]:
-    return list(form.schema.get("properties", {}))
+    return list(ordered(form.schema, form.layout)[0].get("properties", {}))
 
 
 def field_label(form: ApplicationForm, name: str) -> str:

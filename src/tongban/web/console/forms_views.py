@@ -160,6 +160,8 @@ def _pretty(value: Any) -> str:
 
 
 def editor_from(schema: dict[str, Any], layout: dict[str, Any]) -> Editor:
+    schema, layout = apply_forms.ordered(schema, layout)
+    layout = {k: v for k, v in layout.items() if k != "order"}  # kept by the platform, not edited
     props = schema.get("properties") or {}
     required = set(schema.get("required") or [])
     hints = layout.get("fields") or {}
@@ -443,10 +445,20 @@ def _save_json(request: HttpRequest, impl: Implementation, current: ApplicationF
     return _save(request, impl, current, schema, layout, failed)
 
 
+def _same(current: ApplicationForm, schema: Any, layout: Any) -> bool:
+    """Whether saving would repeat the current version (the fields' order included)."""
+    if not isinstance(schema, dict) or not isinstance(layout, dict):
+        return False
+    kept = {k: v for k, v in current.layout.items() if k != "order"}
+    given = {k: v for k, v in layout.items() if k != "order"}
+    order = list(schema.get("properties") or {})
+    return current.schema == schema and kept == given and apply_forms.field_names(current) == order
+
+
 def _save(
     request: HttpRequest, impl: Implementation, current: ApplicationForm | None, schema: Any, layout: Any, failed: Any
 ) -> HttpResponse:
-    if current is not None and current.schema == schema and current.layout == layout:
+    if current is not None and _same(current, schema, layout):
         messages.info(request, f"内容与当前第 {current.version} 版相同，没有保存新版本。")
         return redirect("console:form_edit", code=impl.code)
     try:

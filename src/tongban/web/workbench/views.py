@@ -562,7 +562,7 @@ INTAKE_STASH = "workbench-intake-receipt"
 
 
 def _intake_fields(form: Any, posted: Any) -> list[dict[str, Any]]:
-    props = form.schema.get("properties", {})
+    props = apply_forms.ordered(form.schema, form.layout)[0].get("properties", {})
     required = set(form.schema.get("required", []))
     prefilled = apply_forms.prefill_fields(form)
     rows = []
