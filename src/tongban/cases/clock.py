@@ -9,18 +9,28 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tongban.org.calendar import add_working_days, working_days_between
+from tongban.org.calendar import WorkCalendar, add_working_days, working_days_between
 
 EXTENSION_DAYS = 10  # §42: once, with approval
 
 
-def due(accepted_on: dt.date, limit_days: int, *, extension_days: int = 0, suspended_working_days: int = 0) -> dt.date:
-    return add_working_days(accepted_on, limit_days + extension_days + suspended_working_days)
+def due(
+    accepted_on: dt.date,
+    limit_days: int,
+    *,
+    extension_days: int = 0,
+    suspended_working_days: int = 0,
+    calendar: WorkCalendar | None = None,
+) -> dt.date:
+    """``calendar``: a snapshot read once for every limit of one step (else one is read here)."""
+    days = limit_days + extension_days + suspended_working_days
+    return calendar.add_working_days(accepted_on, days) if calendar is not None else add_working_days(accepted_on, days)
 
 
-def suspended_days(since: dt.date, until: dt.date) -> int:
+def suspended_days(since: dt.date, until: dt.date, *, calendar: WorkCalendar | None = None) -> int:
     """Working days a suspension took: those in (since, until], the resumption day included."""
-    return max(0, working_days_between(since, until))
+    taken = calendar.working_days_between(since, until) if calendar is not None else working_days_between(since, until)
+    return max(0, taken)
 
 
 def light(due_on: dt.date | None, today: dt.date, *, yellow_days: int) -> str:

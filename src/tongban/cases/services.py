@@ -9,8 +9,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 
 from tongban.cases import clock, machine, webhooks
@@ -19,6 +18,7 @@ from tongban.catalog.models import Implementation
 from tongban.common.audit import audit_record
 from tongban.common.errors import Conflict, NotFound, ValidationFailed
 from tongban.identity.models import Account
+from tongban.org.calendar import WorkCalendar
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 MAX_DAILY = 9999
@@ -27,18 +27,20 @@ CERTIFICATE_WORKING_DAYS = 10  # §44: the certificate within ten working days o
 
 
 def next_case_code(implementation_code: str, day: dt.date) -> str:
-    """The next 43-character registration code. Call inside the submitting transaction: the
-    sequence row stays locked until it commits, so concurrent submissions queue for a number."""
-    if not transaction.get_connection().in_atomic_block:
+    """The next 43-character registration code. Call inside the submitting transaction: one
+    upsert takes the number and keeps the sequence row locked until the transaction ends, so
+    concurrent submissions queue for a number and never share one (a rollback leaves a gap)."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
         raise RuntimeError("next_case_code must run inside a transaction")
-    rows = CaseDaySequence.objects.filter(implementation_code=implementation_code, day=day)
-    if not rows.update(last=F("last") + 1):
-        try:
-            with transaction.atomic():
-                CaseDaySequence.objects.create(implementation_code=implementation_code, day=day, last=1)
-        except IntegrityError:  # another submission created today's row first
-            rows.update(last=F("last") + 1)
-    number = rows.values_list("last", flat=True).get()
+    table = connection.ops.quote_name(CaseDaySequence._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (implementation_code, day, last) VALUES (%s, %s, 1) "  # the model's own table name
+            f"ON CONFLICT (implementation_code, day) DO UPDATE SET last = {table}.last + 1 RETURNING last",
+            [implementation_code, day],
+        )
+        number = cursor.fetchone()[0]
     if number > MAX_DAILY:
         raise Conflict("该事项今日办件编号已用完，请明日再提交或联系平台运营人员。", code="case_numbers_exhausted")
     return f"{implementation_code}{day:%Y%m%d}{number:04d}"
@@ -51,11 +53,14 @@ def case_draft(*, applicant: Account, implementation: Implementation, form_data:
 def case_submit(*, applicant: Account, case_id: str, channel: int = Case.Channel.ONLINE) -> Case:
     """Submit a draft: it gets its registration code. Submitting again has no second effect."""
     with transaction.atomic():
-        case = Case.objects.select_for_update().select_related("implementation").filter(public_id=case_id, applicant=applicant).first()
+        # Lock the case only: submissions of one item must not queue on its implementation row.
+        found = Case.objects.select_for_update(of=("self",)).select_related("implementation__base")
+        case = found.filter(public_id=case_id, applicant=applicant).first()
         if case is None:
             raise NotFound("没有找到这份申请。", code="case_unknown")
         if case.state != machine.State.DRAFT:
             return case  # a repeated submit: the first one stands
+        case.applicant = applicant
         today = timezone.localdate(timezone.now(), LOCAL)
         case.code = next_case_code(case.implementation.code, today)
         case.channel = channel
@@ -131,7 +136,7 @@ def _step_limit(case: Case, step: str, default: int | None) -> int | None:
     return int(value) if isinstance(value, int) and value > 0 else default
 
 
-def _step_due(case: Case, day: dt.date) -> dt.date | None:
+def _step_due(case: Case, day: dt.date, calendar: WorkCalendar) -> dt.date | None:
     """The limit of the step the case is now in: pre-review (§32: 5 working days unless the
     implementation promises fewer), review (where the implementation sets one), the certificate
     after the decision (§44: 10 working days)."""
@@ -144,7 +149,7 @@ def _step_due(case: Case, day: dt.date) -> dt.date | None:
         limit = _step_limit(case, "certificate", CERTIFICATE_WORKING_DAYS)
     else:
         return None
-    return clock.due(day, limit) if limit else None
+    return clock.due(day, limit, calendar=calendar) if limit else None
 
 
 def _apply(
@@ -178,6 +183,7 @@ def _apply(
             )
     special = _special_step(action, special_step)
     day = on or timezone.localdate(timezone.now(), LOCAL)
+    calendar = WorkCalendar()  # one snapshot for every limit of this step, read in its transaction
     before = case.state
     if action in ("accept", "deem_accepted"):
         case.accepted_on = day
@@ -186,7 +192,7 @@ def _apply(
     elif action == "suspend":
         case.suspended_since = day
     elif action == "resume" and case.suspended_since is not None:
-        case.suspended_working_days += clock.suspended_days(case.suspended_since, day)
+        case.suspended_working_days += clock.suspended_days(case.suspended_since, day, calendar=calendar)
         case.suspended_since = None
     elif action == "extend":
         if case.extension_days:
@@ -197,17 +203,23 @@ def _apply(
     case.state = transition.target
     if case.accepted_on is not None:
         suspended = case.suspended_working_days
-        case.due_legal = clock.due(
-            case.accepted_on, case.legal_limit_days, extension_days=case.extension_days, suspended_working_days=suspended
-        )
-        if case.promised_limit_days:
-            case.due_promised = clock.due(
-                case.accepted_on, case.promised_limit_days, extension_days=case.extension_days, suspended_working_days=suspended
+
+        def due_after(limit: int) -> dt.date:
+            return clock.due(
+                case.accepted_on,  # type: ignore[arg-type]
+                limit,
+                extension_days=case.extension_days,
+                suspended_working_days=suspended,
+                calendar=calendar,
             )
+
+        case.due_legal = due_after(case.legal_limit_days)
+        if case.promised_limit_days:
+            case.due_promised = due_after(case.promised_limit_days)
     if transition.target != before or action == "extend":
         # A new step or a moved limit: the step's own limit, and the clerks are reminded afresh.
         if transition.target != before:
-            case.step_due = _step_due(case, day)
+            case.step_due = _step_due(case, day, calendar)
         case.reminded_stage = 0
     case.version += 1
     case.save()
