@@ -103,3 +103,18 @@ def test_a_claimed_case_reminds_only_its_assignee(citizen, implementation, clerk
     Case.objects.filter(pk=case.pk).update(assignee=operator)
     assert reminders.cases_remind(today=dt.date(2026, 11, 4)) == 1
     assert len(_reminders(operator)) == 1 and _reminders(clerk) == []
+
+
+@pytest.mark.real_calendar
+@pytest.mark.django_db
+def test_without_next_years_calendar_a_step_target_waits_but_a_legal_limit_is_not_guessed(citizen, implementation, clerk):
+    from tongban.org.calendar import CalendarUnknown
+
+    case = _act(_submitted(citizen, implementation), clerk, "accept", on=dt.date(2026, 12, 1))
+    assert case.due_legal == dt.date(2026, 12, 8)
+    case = _act(case, clerk, "approve", on=dt.date(2026, 12, 28))  # §44's ten days would end in 2027
+    assert case.state == "decided" and case.step_due is None
+    other = _act(_submitted(citizen, implementation), clerk, "accept", on=dt.date(2026, 12, 24))
+    assert other.due_legal == dt.date(2026, 12, 31)
+    with pytest.raises(CalendarUnknown):
+        _act(Case.objects.get(pk=other.pk), clerk, "extend", opinion="情况复杂")  # the legal limit would fall in 2027

@@ -233,3 +233,17 @@ def test_the_demo_has_cases_in_every_state_and_bundles_under_way(demo):
 
     attached = CaseMaterial.objects.filter(file__isnull=False).select_related("file")
     assert attached.count() == 3 and all(m.file.content_type == "image/png" and m.file.size > 0 for m in attached)
+
+
+@pytest.mark.django_db
+def test_the_demo_citizens_can_apply_online_and_look_their_cases_up(demo):
+    from tongban.cases.forms import case_lookup
+    from tongban.demo.cases import DEMO_QUERY_PASSWORD
+    from tongban.identity.models import Account
+
+    zhang = Account.objects.get(username="citizen.zhang")
+    assert zhang.real_name_level >= 2  # the forms fill name and ID number from the verified identity
+    code = demo["first"]["lookup_code"]
+    assert len(code) == 43
+    assert case_lookup(code, DEMO_QUERY_PASSWORD) is not None
+    assert case_lookup(code, "wrong-password") is None

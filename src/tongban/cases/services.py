@@ -18,7 +18,7 @@ from tongban.catalog.models import Implementation
 from tongban.common.audit import audit_record
 from tongban.common.errors import Conflict, NotFound, ValidationFailed
 from tongban.identity.models import Account
-from tongban.org.calendar import WorkCalendar
+from tongban.org.calendar import CalendarUnknown, WorkCalendar
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 MAX_DAILY = 9999
@@ -149,7 +149,14 @@ def _step_due(case: Case, day: dt.date, calendar: WorkCalendar) -> dt.date | Non
         limit = _step_limit(case, "certificate", CERTIFICATE_WORKING_DAYS)
     else:
         return None
-    return clock.due(day, limit, calendar=calendar) if limit else None
+    if not limit:
+        return None
+    try:
+        return clock.due(day, limit, calendar=calendar)
+    except CalendarUnknown:
+        # A step's own limit is a target, not a legal fact: without next year's calendar it waits
+        # (the legal limits still refuse to be guessed, and operators are warned in the console).
+        return None
 
 
 def _apply(
@@ -304,7 +311,10 @@ def cases_deem_accepted(*, today: dt.date | None = None, limit: int = 500) -> in
     today = today or timezone.localdate(timezone.now(), LOCAL)
     done = 0
     for case in Case.objects.filter(state=machine.State.SUBMITTED).order_by("submitted_at")[:limit]:
-        deadline = pre_review_deadline(case)
+        try:
+            deadline = pre_review_deadline(case)
+        except CalendarUnknown:
+            continue  # the five days run into a year not entered yet: counted once operators enter it
         if deadline is not None and today > deadline and case.submitted_at is not None:
             # "自收到申请材料之日起即为受理": accepted as of the day the materials arrived.
             received = timezone.localdate(case.submitted_at, LOCAL)

@@ -11,6 +11,7 @@ import struct
 import zlib
 from typing import Any
 
+from django.contrib.auth.hashers import make_password
 from django.core.files.base import ContentFile
 from django.db.models import Q
 from django.utils import timezone
@@ -74,9 +75,28 @@ def load_bundles() -> int:
     return len(BUNDLES)
 
 
+DEMO_QUERY_PASSWORD = "cx2026"  # the query password of every demo case (lookup without signing in)
+
+
 def load_cases() -> int:
     """张晓明's five cases at 东湖区公安局 (出生登记), the other citizens' stories and the bundles."""
-    return load_birth_cases() + load_stories() + load_bundle_applications()
+    made = load_birth_cases() + load_stories() + load_bundle_applications()
+    load_query_passwords()
+    return made
+
+
+def load_query_passwords() -> int:
+    """Demo cases get one known query password, so /cases/lookup/ can be tried (one hash for all)."""
+    waiting = Case.objects.exclude(code=None).filter(query_password_hash="")
+    if not waiting.exists():
+        return 0
+    return waiting.update(query_password_hash=make_password(DEMO_QUERY_PASSWORD))
+
+
+def lookup_example() -> str:
+    """A demo case's code to try the lookup with."""
+    case = Case.objects.filter(applicant__username="citizen.zhang").exclude(code=None).order_by("id").first()
+    return case.code or "" if case is not None else ""
 
 
 def load_birth_cases() -> int:

@@ -62,7 +62,7 @@ def _department(division_code: str, kind: str) -> Department | None:
     return Department.objects.filter(division__code=division_code, kind=kind).first()
 
 
-def _set_level(account: Account, level: int, method: str) -> None:
+def set_level(account: Account, level: int, method: str) -> None:
     """The demo person's level as if they had gone through the checks (idempotent)."""
     if account.real_name_level == level:
         return
@@ -92,7 +92,7 @@ def load_citizens(password: str) -> list[tuple[Account, str]]:
         account = identity.citizen_account_upsert(
             actor=SYSTEM, username=username, password=password, display_name=name, mobile=mobile, id_number=id_number
         )
-        _set_level(account, level, method)
+        set_level(account, level, method)
         people.append((account, str(LEVEL_LABELS[level])))
     return people
 

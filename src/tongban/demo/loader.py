@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from tongban.catalog import services as catalog
 from tongban.catalog.models import BaseItem, Implementation, Status
@@ -25,6 +26,7 @@ from tongban.demo.codes import credit_code
 from tongban.demo.items_enterprise import ITEMS as ENTERPRISE_ITEMS
 from tongban.demo.items_person import ITEMS as PERSON_ITEMS
 from tongban.identity import services as identity
+from tongban.identity.models import RealNameEvent, RealNameLevel
 from tongban.org import services as org
 from tongban.org.models import Department, Division, Hall
 from tongban.search.services import search_rebuild
@@ -274,6 +276,28 @@ def load_synonyms() -> None:
         catalog.synonym_set(actor=SYSTEM, term=term, expansions=expansions)
 
 
+def load_calendar_years() -> list[int]:
+    """The demo must load and run on any day, and case deadlines run past New Year: a year neither
+    the `chinesecalendar` package nor an operator knows is entered as weekdays only, with a source
+    that says so. A real platform enters each year from the State Council notice instead."""
+    from tongban.cases.services import LOCAL
+    from tongban.org import calendar
+    from tongban.org import services as org_services
+
+    entered = []
+    this_year = timezone.localdate(timezone.now(), LOCAL).year
+    for year in (this_year, this_year + 1):
+        if not calendar.year_known(year):
+            org_services.calendar_year_set(
+                actor=SYSTEM,
+                year=year,
+                source="演示数据：按周一至周五计算，未含法定节假日；正式上线前请按国务院办公厅通知录入",
+                complete=True,
+            )
+            entered.append(year)
+    return entered
+
+
 def load_accounts() -> list[DemoAccount]:
     operator = identity.staff_account_upsert(
         actor=SYSTEM, username="operator", password=DEMO_PASSWORD, display_name="省平台运营 王敏", kind="operator"
@@ -307,13 +331,16 @@ def load_demo() -> dict[str, Any]:
         load_synonyms()
         accounts = load_accounts()
         citizens = demo_messages.load_citizens(DEMO_PASSWORD)
-        accounts += [DemoAccount(c.username, DEMO_PASSWORD, "市民", "门户 /login/") for c in citizens]
+        for citizen in citizens:  # real-name checked, so the application forms fill themselves
+            demo_identity.set_level(citizen, RealNameLevel.L2, RealNameEvent.Method.POPULATION)
+        accounts += [DemoAccount(c.username, DEMO_PASSWORD, "市民 L2 实名用户", "门户 /login/") for c in citizens]
         api_client = demo_messages.load_messaging(citizens)
         accounts += [
             DemoAccount(c.username, DEMO_PASSWORD, f"市民 {level}", "门户 /login/")
             for c, level in demo_identity.load_citizens(DEMO_PASSWORD)
         ]
         oidc_app = demo_identity.load_application()
+        load_calendar_years()
         demo_cases.load_bundles()
         demo_cases.load_forms()
         demo_cases.load_cases()
@@ -328,4 +355,5 @@ def load_demo() -> dict[str, Any]:
         "accounts": accounts,
         "api_client": api_client,
         "oidc_app": oidc_app,
+        "lookup_code": demo_cases.lookup_example(),
     }

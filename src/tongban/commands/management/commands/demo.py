@@ -16,6 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--totp-code", metavar="USERNAME", help="print the current TOTP code of a demo staff account and stop")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from tongban.demo.cases import DEMO_QUERY_PASSWORD
         from tongban.demo.loader import load_demo
 
         if options["totp_code"]:
@@ -46,12 +47,16 @@ class Command(BaseCommand):
             self.stdout.write(f"部门系统接口（{client.name}，仅限演示）：POST {site}/api/v1/messages")
             self.stdout.write(f"  正式密钥 {client.live_key}")
             self.stdout.write(f"  测试密钥 {client.test_key}   （消息只校验和记录，不会发给任何人）")
+            self.stdout.write(f"  同一密钥可调用办件接口 {site}/api/v1/cases（见 docs/cases-api.md）")
         app = summary.get("oidc_app")
         if app is not None:
             self.stdout.write("")
             self.stdout.write(f"演示接入应用“{app.name}”（OpenID Connect，仅限演示）：发现地址 {site}/o/.well-known/openid-configuration")
             self.stdout.write(f"  client_id {app.client_id}   client_secret {app.client_secret}")
             self.stdout.write(f"  回调地址 {app.redirect_uri}   授权范围 {app.scopes}")
+        if summary.get("lookup_code"):
+            self.stdout.write("")
+            self.stdout.write(f"免登录查询办件 {site}/cases/lookup/ ：办件编号 {summary['lookup_code']}，查询密码 {DEMO_QUERY_PASSWORD}")
         self.stdout.write("")
         if options["serve"]:
             call_command("serve", with_worker=True)
