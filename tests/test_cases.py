@@ -294,3 +294,10 @@ def test_the_applicant_hears_of_every_node(citizen, implementation, clerk):
     cases.case_act(actor=clerk, case_id=str(case.public_id), action="accept", expected_version=case.version)
     titles = list(InboxItem.objects.filter(account=citizen).order_by("id").values_list("title", flat=True))
     assert titles == [f"{implementation.base.name[:30]}：已申报（待预审）", f"{implementation.base.name[:30]}：已受理"]
+
+
+def test_the_open_cases_index_covers_exactly_the_open_states():
+    index = next(i for i in Case._meta.indexes if i.name == "case_department_open")
+    (lookup, states) = index.condition.children[0]
+    assert lookup == "state__in"
+    assert set(states) == {s.value for s in machine.State} - {machine.State.DRAFT} - {s.value for s in machine.TERMINAL}

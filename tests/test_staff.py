@@ -397,7 +397,7 @@ def test_a_clerk_of_another_department_sees_nothing_in_the_query(mini, clerk, op
     assert donghu_rows.exists()
     scoped = access.scope(implementations, wuyuan)
     sql = str(scoped.query)
-    assert "identity_staffrole" in sql and "IN (SELECT" in sql.upper()  # the rule is in the statement itself
+    assert f'"department_id" IN ({mini.police_wuyuan.pk})' in sql  # the reach, read first, is in the statement
     assert set(scoped.values_list("department", flat=True)) == {mini.police_wuyuan.pk}
     assert not access.scope(donghu_rows, wuyuan).exists()
     assert set(access.scope(implementations, clerk).values_list("department", flat=True)) == {mini.police_donghu.pk}
@@ -411,6 +411,14 @@ def test_a_clerk_of_another_department_sees_nothing_in_the_query(mini, clerk, op
     Account.objects.filter(pk=wuyuan.pk).update(is_active=False)
     wuyuan.refresh_from_db()
     assert not access.scope(implementations, wuyuan).exists()
+
+
+def test_a_reach_wider_than_a_few_departments_stays_a_subquery(mini, operator, monkeypatch):
+    monkeypatch.setattr(access, "LITERAL_DEPARTMENTS", 0)
+    wuyuan = make_staff("wuyuan-police", mini.police_wuyuan)
+    scoped = access.scope(Implementation.objects.all(), wuyuan)
+    assert "identity_staffrole" in str(scoped.query) and "IN (SELECT" in str(scoped.query).upper()
+    assert set(scoped.values_list("department", flat=True)) == {mini.police_wuyuan.pk}
 
 
 # --- roles -------------------------------------------------------------------------------------------

@@ -32,22 +32,11 @@ def case_get_for_staff(*, account: Any, case_id: str) -> Case | None:
     return _scoped(account).select_related("implementation__base").filter(public_id=key).first()
 
 
-LITERAL_DEPARTMENTS = 20
-
-
 def _scoped(account: Any) -> QuerySet[Case]:
     # On the case's own department column (indexed with state and id), not through the
-    # implementation: one index range per department the clerk holds a role in. A clerk's few
-    # departments are read first and go into the statement as values: as access.scope's subquery
-    # PostgreSQL guesses three quarters of all departments and walks the primary key of every
-    # case instead (0.6 s for a first page at 1,000,000 cases: benchmarks/cases_bench.py, P4).
-    qs = Case.objects.exclude(state="draft")
-    if access.is_operator(account):
-        return qs
-    departments = list(access.departments_for(account).order_by().values_list("pk", flat=True)[: LITERAL_DEPARTMENTS + 1])
-    if len(departments) > LITERAL_DEPARTMENTS:  # a role without a department (the whole province): keep the subquery
-        return access.scope(qs, account, field="department")
-    return qs.filter(department_id__in=departments)
+    # implementation: one index range per department the clerk holds a role in (access.scope
+    # gives a clerk's few departments as values).
+    return access.scope(Case.objects.exclude(state="draft"), account, field="department")
 
 
 # Columns a queue row never shows: the form, texts and the catalogue's long fields (decoding them
