@@ -239,7 +239,16 @@ def test_writes_need_the_csrf_token(mini, operator):
 
 
 def test_operator_pages_render_without_inline_script_or_style(mini, op):
+    from tongban.cases.forms import application_form_save
+    from tongban.catalog.models import Implementation
+
     catalog.zone_save(actor=None, code="birth-zone", name="出生一件事", kind="theme", item_codes=[BIRTH])
+    application_form_save(  # so the form editor's preview has a form to show
+        actor=None,
+        implementation=Implementation.objects.get(code=impl_code(BIRTH, mini.police_donghu)),
+        schema={"type": "object", "properties": {"child": {"type": "string", "title": "新生儿姓名"}}},
+        layout={},
+    )
     post_only = {
         "item_status",
         "implementation_save",
@@ -248,6 +257,8 @@ def test_operator_pages_render_without_inline_script_or_style(mini, op):
         "override_delete",
         "calendar_year",
         "logout",
+        "form_restore",
+        "case_webhook_redrive",
     }
     downloads = {"import_template", "export"}
     for name, url, _view in _console_routes(mini):
@@ -265,7 +276,8 @@ def test_operator_pages_render_without_inline_script_or_style(mini, op):
         page = html(response)
         assert 'style="' not in page and "<style" not in page, name
         assert re.findall(r"<script(?![^>]*\bsrc=)", page) == [], name
-        assert '<link rel="stylesheet" href="/static/tongban/console.css">' in page
+        sheet = "portal" if name == "form_preview" else "console"  # the preview shows the form as the portal does
+        assert f'<link rel="stylesheet" href="/static/tongban/{sheet}.css">' in page
         assert "script-src 'self'" in response["Content-Security-Policy"]
 
 
