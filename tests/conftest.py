@@ -184,6 +184,23 @@ def clerk(mini):
     )
 
 
+@pytest.fixture
+def stranger(mini):
+    """Named persona: a clerk of 南昌县公安局, the same items as ``clerk`` but another department."""
+    from tongban.identity import services as identity
+
+    return staff_ready(
+        identity.staff_account_upsert(
+            actor=None,
+            username="county-police",
+            password=STAFF_PASSWORD,
+            display_name="南昌县民警",
+            kind="staff",
+            department=mini.police_county,
+        )
+    )
+
+
 CITIZEN_PASSWORD = "市民-测试-密码-2026"
 
 

@@ -18,7 +18,7 @@ from django.db import connection
 from django.test import Client
 from PIL import Image
 
-from tests.conftest import STAFF_PASSWORD, staff_ready
+from tests.conftest import STAFF_PASSWORD
 from tests.factories import impl_of, published_item
 from tests.staff_support import console_sign_in
 from tests.test_enterprises import signed_in_client
@@ -72,23 +72,6 @@ def implementation(mini, templates, item):
         layout={},
     )
     return impl
-
-
-@pytest.fixture
-def stranger(mini):
-    """A clerk of 南昌县公安局: another department."""
-    from tongban.identity import services as identity
-
-    return staff_ready(
-        identity.staff_account_upsert(
-            actor=None,
-            username="county-police",
-            password=STAFF_PASSWORD,
-            display_name="南昌县民警",
-            kind="staff",
-            department=mini.police_county,
-        )
-    )
 
 
 @pytest.fixture(autouse=True)

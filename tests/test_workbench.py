@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from tests.conftest import STAFF_PASSWORD, staff_ready
+from tests.conftest import STAFF_PASSWORD
 from tests.factories import impl_of
 from tests.staff_support import console_sign_in
 from tongban.cases import services as cases
@@ -31,23 +31,6 @@ def desk(clerk) -> Client:
     client = Client()
     assert console_sign_in(client, clerk, STAFF_PASSWORD).status_code == 302
     return client
-
-
-@pytest.fixture
-def stranger(mini):
-    """A clerk of 南昌县公安局: the same item, another department."""
-    from tongban.identity import services as identity
-
-    return staff_ready(
-        identity.staff_account_upsert(
-            actor=None,
-            username="county-police",
-            password=STAFF_PASSWORD,
-            display_name="南昌县民警",
-            kind="staff",
-            department=mini.police_county,
-        )
-    )
 
 
 def _submitted(citizen, implementation) -> Case:

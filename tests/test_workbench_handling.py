@@ -69,12 +69,6 @@ def admin(mini):
     return _staff("donghu-admin", mini.police_donghu, role=StaffRole.Role.DEPT_ADMIN, name="东湖管理员")
 
 
-@pytest.fixture
-def stranger(mini):
-    """A clerk of 南昌县公安局: the same item, another department."""
-    return _staff("county-police", mini.police_county, name="南昌县民警")
-
-
 def _submitted(citizen, implementation) -> Case:
     draft = cases.case_draft(applicant=citizen, implementation=implementation, form_data={"姓名": "张晓明"})
     return cases.case_submit(applicant=citizen, case_id=str(draft.public_id))
