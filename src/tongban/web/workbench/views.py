@@ -508,52 +508,53 @@ def case_deliver(request: HttpRequest, public_id: Any) -> HttpResponse:
     return redirect("workbench:case", public_id=case.public_id)
 
 
-@console_view
-@require_POST
-def case_claim(request: HttpRequest, public_id: Any) -> HttpResponse:
+def _assignment(request: HttpRequest, public_id: Any, step: Any) -> HttpResponse:
+    """Claim, release or reassign: ``step(case)`` does it and returns the note for the clerk."""
     case = _case(request, public_id)
     if case is None:
         return _missing(request)
     try:
-        assign.case_claim(actor=request.user, case_id=str(case.public_id))
+        note = step(case)
     except DomainError as exc:
         return _failed(request, case, exc)
-    messages.success(request, "已认领。")
+    messages.success(request, note)
     return redirect("workbench:case", public_id=case.public_id)
+
+
+@console_view
+@require_POST
+def case_claim(request: HttpRequest, public_id: Any) -> HttpResponse:
+    def claim(case: Case) -> str:
+        assign.case_claim(actor=request.user, case_id=str(case.public_id))
+        return "已认领。"
+
+    return _assignment(request, public_id, claim)
 
 
 @console_view
 @require_POST
 def case_release(request: HttpRequest, public_id: Any) -> HttpResponse:
-    case = _case(request, public_id)
-    if case is None:
-        return _missing(request)
-    try:
+    def release(case: Case) -> str:
         assign.case_release(actor=request.user, case_id=str(case.public_id))
-    except DomainError as exc:
-        return _failed(request, case, exc)
-    messages.success(request, "已释放，办件回到本部门待认领队列。")
-    return redirect("workbench:case", public_id=case.public_id)
+        return "已释放，办件回到本部门待认领队列。"
+
+    return _assignment(request, public_id, release)
 
 
 @console_view
 @require_POST
 def case_reassign(request: HttpRequest, public_id: Any) -> HttpResponse:
-    case = _case(request, public_id)
-    if case is None:
-        return _missing(request)
-    try:
+    def reassign(case: Case) -> str:
         done = assign.case_reassign(
             actor=request.user,
             case_id=str(case.public_id),
             to_account_id=request.POST.get("to", ""),
             reason=request.POST.get("reason", ""),
         )
-    except DomainError as exc:
-        return _failed(request, case, exc)
-    target = Account.objects.filter(pk=done.assignee_id or 0).first()
-    messages.success(request, f"已改派给{assign.name_of(target)}。")
-    return redirect("workbench:case", public_id=case.public_id)
+        target = Account.objects.filter(pk=done.assignee_id or 0).first()
+        return f"已改派给{assign.name_of(target)}。"
+
+    return _assignment(request, public_id, reassign)
 
 
 # --- one-window intake ----------------------------------------------------------------------------
