@@ -167,38 +167,27 @@ def operator(mini):
     )
 
 
-@pytest.fixture
-def clerk(mini):
-    """Named persona: a window clerk of 东湖区公安局."""
+def staff_in(department, username: str, display_name: str):
+    """A staff member with the default role in ``department``, ready for the console."""
     from tongban.identity import services as identity
 
     return staff_ready(
         identity.staff_account_upsert(
-            actor=None,
-            username="donghu-police",
-            password=STAFF_PASSWORD,
-            display_name="东湖民警",
-            kind="staff",
-            department=mini.police_donghu,
+            actor=None, username=username, password=STAFF_PASSWORD, display_name=display_name, kind="staff", department=department
         )
     )
+
+
+@pytest.fixture
+def clerk(mini):
+    """Named persona: a window clerk of 东湖区公安局."""
+    return staff_in(mini.police_donghu, "donghu-police", "东湖民警")
 
 
 @pytest.fixture
 def stranger(mini):
     """Named persona: a clerk of 南昌县公安局, the same items as ``clerk`` but another department."""
-    from tongban.identity import services as identity
-
-    return staff_ready(
-        identity.staff_account_upsert(
-            actor=None,
-            username="county-police",
-            password=STAFF_PASSWORD,
-            display_name="南昌县民警",
-            kind="staff",
-            department=mini.police_county,
-        )
-    )
+    return staff_in(mini.police_county, "county-police", "南昌县民警")
 
 
 CITIZEN_PASSWORD = "市民-测试-密码-2026"

@@ -17,7 +17,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.conftest import STAFF_PASSWORD, staff_ready
+from tests.conftest import STAFF_PASSWORD, staff_in
 from tests.factories import impl_of
 from tests.staff_support import console_sign_in
 from tests.test_enterprises import signed_in_client
@@ -70,35 +70,7 @@ def company(mini, templates):
 
 @pytest.fixture
 def market_clerk(mini):
-    from tongban.identity import services as identity
-
-    return staff_ready(
-        identity.staff_account_upsert(
-            actor=None,
-            username="donghu-market",
-            password=STAFF_PASSWORD,
-            display_name="东湖市场监管",
-            kind="staff",
-            department=mini.market_donghu,
-        )
-    )
-
-
-@pytest.fixture
-def county_clerk(mini):
-    """A clerk of 南昌县公安局: the same item, another department."""
-    from tongban.identity import services as identity
-
-    return staff_ready(
-        identity.staff_account_upsert(
-            actor=None,
-            username="county-police",
-            password=STAFF_PASSWORD,
-            display_name="南昌县民警",
-            kind="staff",
-            department=mini.police_county,
-        )
-    )
+    return staff_in(mini.market_donghu, "donghu-market", "东湖市场监管")
 
 
 def applied(citizen, implementation, child: str = "张小宝") -> Case:
@@ -206,10 +178,10 @@ def test_another_citizen_finds_nothing_and_changes_nothing(citizen, other_citize
 
 
 @pytest.mark.django_db
-def test_staff_sessions_are_not_applicants(citizen, implementation, clerk, county_clerk):
+def test_staff_sessions_are_not_applicants(citizen, implementation, clerk, stranger):
     """The right department's clerk and another department's alike: these pages are the applicant's."""
     case = applied(citizen, implementation)
-    for staff in (clerk, county_clerk):
+    for staff in (clerk, stranger):
         desk = Client()
         assert console_sign_in(desk, staff, STAFF_PASSWORD).status_code == 302
         for name, (method, args) in _urls(case).items():
