@@ -459,62 +459,54 @@ def case_action(request: HttpRequest, public_id: Any) -> HttpResponse:
 @require_POST
 def case_correction(request: HttpRequest, public_id: Any) -> HttpResponse:
     """The one-time complete correction notice: every ticked material with its reason, in one post."""
-    case = _case(request, public_id)
-    if case is None:
-        return _missing(request)
-    version = _version(request)
-    if version is None:
-        return _render_case(request, case, status=400, error="请求不完整，请在页面上重新填写。")
-    problems = []
-    for i, name in enumerate(_materials(case)):
-        if request.POST.get(f"m-{i}-selected"):
-            problems.append(
-                {
-                    "material": name,
-                    "reason": request.POST.get(f"m-{i}-reason", ""),
-                    "new_in_correction": bool(request.POST.get(f"m-{i}-new")),
-                }
-            )
-    try:
-        assign.correction_handle(actor=request.user, case_id=str(case.public_id), expected_version=version, problems=problems)
-    except DomainError as exc:
-        return _failed(request, case, exc)
-    messages.success(request, f"已一次性告知补正（共 {len(problems)} 项）。")
-    return redirect("workbench:case", public_id=case.public_id)
+
+    def notify(case: Case, version: int | None) -> str:
+        problems = [
+            {
+                "material": name,
+                "reason": request.POST.get(f"m-{i}-reason", ""),
+                "new_in_correction": bool(request.POST.get(f"m-{i}-new")),
+            }
+            for i, name in enumerate(_materials(case))
+            if request.POST.get(f"m-{i}-selected")
+        ]
+        assign.correction_handle(actor=request.user, case_id=str(case.public_id), expected_version=version or 0, problems=problems)
+        return f"已一次性告知补正（共 {len(problems)} 项）。"
+
+    return _handled(request, public_id, notify, versioned=True)
 
 
 @console_view
 @require_POST
 def case_deliver(request: HttpRequest, public_id: Any) -> HttpResponse:
     """送达: the delivery method (courier: with the address) and the deliver step in one post."""
-    case = _case(request, public_id)
-    if case is None:
-        return _missing(request)
-    version = _version(request)
-    if version is None:
-        return _render_case(request, case, status=400, error="请求不完整，请在页面上重新填写。")
-    try:
+
+    def deliver(case: Case, version: int | None) -> str:
         assign.case_deliver(
             actor=request.user,
             case_id=str(case.public_id),
-            expected_version=version,
+            expected_version=version or 0,
             method=request.POST.get("method"),
             address=request.POST.get("address", ""),
             note=request.POST.get("note", ""),
         )
-    except DomainError as exc:
-        return _failed(request, case, exc)
-    messages.success(request, "已送达。")
-    return redirect("workbench:case", public_id=case.public_id)
+        return "已送达。"
+
+    return _handled(request, public_id, deliver, versioned=True)
 
 
-def _assignment(request: HttpRequest, public_id: Any, step: Any) -> HttpResponse:
-    """Claim, release or reassign: ``step(case)`` does it and returns the note for the clerk."""
+def _handled(request: HttpRequest, public_id: Any, step: Any, *, versioned: bool = False) -> HttpResponse:
+    """One posted step on a case in the clerk's reach: ``step(case, version)`` does it and returns
+    the note for the clerk; a refusal shows the case again with the reason. ``versioned`` steps
+    need the version the clerk saw."""
     case = _case(request, public_id)
     if case is None:
         return _missing(request)
+    version = _version(request)
+    if versioned and version is None:
+        return _render_case(request, case, status=400, error="请求不完整，请在页面上重新填写。")
     try:
-        note = step(case)
+        note = step(case, version)
     except DomainError as exc:
         return _failed(request, case, exc)
     messages.success(request, note)
@@ -524,27 +516,27 @@ def _assignment(request: HttpRequest, public_id: Any, step: Any) -> HttpResponse
 @console_view
 @require_POST
 def case_claim(request: HttpRequest, public_id: Any) -> HttpResponse:
-    def claim(case: Case) -> str:
+    def claim(case: Case, _version: int | None) -> str:
         assign.case_claim(actor=request.user, case_id=str(case.public_id))
         return "已认领。"
 
-    return _assignment(request, public_id, claim)
+    return _handled(request, public_id, claim)
 
 
 @console_view
 @require_POST
 def case_release(request: HttpRequest, public_id: Any) -> HttpResponse:
-    def release(case: Case) -> str:
+    def release(case: Case, _version: int | None) -> str:
         assign.case_release(actor=request.user, case_id=str(case.public_id))
         return "已释放，办件回到本部门待认领队列。"
 
-    return _assignment(request, public_id, release)
+    return _handled(request, public_id, release)
 
 
 @console_view
 @require_POST
 def case_reassign(request: HttpRequest, public_id: Any) -> HttpResponse:
-    def reassign(case: Case) -> str:
+    def reassign(case: Case, _version: int | None) -> str:
         done = assign.case_reassign(
             actor=request.user,
             case_id=str(case.public_id),
@@ -554,7 +546,7 @@ def case_reassign(request: HttpRequest, public_id: Any) -> HttpResponse:
         target = Account.objects.filter(pk=done.assignee_id or 0).first()
         return f"已改派给{assign.name_of(target)}。"
 
-    return _assignment(request, public_id, reassign)
+    return _handled(request, public_id, reassign)
 
 
 # --- one-window intake ----------------------------------------------------------------------------
