@@ -81,6 +81,8 @@ PUBLIC = {
     # Looking a case up by its code and query password needs no sign-in; rate limited, one answer
     # for an unknown code and a wrong password (tests/test_apply.py).
     "portal:case_lookup",
+    # The list of "one thing done once" bundles is public like the guides (tests/test_bundle_apply.py).
+    "portal:bundles",
     # The OpenID Connect provider: each endpoint authenticates by the protocol itself (the person's
     # session for authorize, client credentials for token/revoke/introspect, a bearer token for
     # userinfo); discovery and the JWKS are public by design. tests/test_oidc.py proves each.
@@ -154,7 +156,7 @@ def test_every_route_requires_the_right_authentication(client):
                 if response.status_code == 302:
                     assert response["Location"].startswith("/console/login"), (method, url)
             continue
-        if route.startswith(("my/", "enterprise/", "apply/", "files/")):
+        if route.startswith(("my/", "enterprise/", "apply/", "files/")) or name == "portal:bundle_apply":
             # A citizen's own pages and the enterprise pages (tests/test_enterprises.py), and stored
             # files (tests/test_materials.py): anonymous visitors are sent to the portal's sign-in page.
             for method in ("get", "post"):

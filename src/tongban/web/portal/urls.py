@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from tongban.web.portal import account, cases, enterprise, files, inbox, me, tracking, views
+from tongban.web.portal import account, bundles, cases, enterprise, files, inbox, me, tracking, views
 
 app_name = "portal"
 
@@ -28,6 +28,8 @@ urlpatterns = [
     # 在线申请 and 我的办件 (any case id reaches the view, which answers 404 for a malformed or
     # someone else's); looking a case up by code and query password needs no sign-in.
     path("apply/<str:code>/", cases.apply, name="apply"),
+    path("bundles/", bundles.bundle_list, name="bundles"),
+    path("bundles/<slug:code>/apply/", bundles.bundle_apply, name="bundle_apply"),
     path("my/cases/", tracking.my_cases, name="my_cases"),
     path("my/cases/<str:case_id>/", tracking.my_case, name="my_case"),
     path("my/cases/<str:case_id>/receipt/", tracking.my_case_receipt, name="my_case_receipt"),
