@@ -39,6 +39,7 @@ PREFILLS = {
     "legal_representative": "法定代表人",
 }
 ENTERPRISE_PREFILLS = frozenset({"enterprise_name", "credit_code", "legal_representative"})
+COMMITMENT_MISSING = "请阅读并勾选承诺书后再提交。"
 DEFAULT_COMMITMENT = "本人承诺所填写的信息和提交的材料真实、准确、完整，如有虚假，愿意承担相应的法律责任。"
 MAX_TEXT = 2000  # a string without its own maxLength is still bounded
 PASSWORD_MIN, PASSWORD_MAX = 6, 32
@@ -219,6 +220,22 @@ def form_validate(form: ApplicationForm, data: dict[str, Any], *, only: list[str
     return clean
 
 
+def form_check(
+    form: ApplicationForm, filled: dict[str, Any], *, commitment: bool, commitment_error: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The clean data of a whole form and every problem with it by field (the commitment's too,
+    where the form asks for one), so a page can show them all at once."""
+    errors: dict[str, str] = {}
+    try:
+        clean = form_validate(form, filled)
+    except ValidationFailed as exc:
+        errors.update(exc.details["fields"])
+        clean = {}
+    if form.layout.get("commitment") and not commitment:
+        errors["commitment"] = commitment_error
+    return clean, errors
+
+
 def prefill(form: ApplicationForm, account: Account, enterprise: Enterprise | None = None) -> dict[str, str]:
     """What the platform already knows, from the verified identity: the applicant never types it.
     Name and ID number only once verified (L2 and up); the mobile once it is on the account; an
@@ -318,15 +335,8 @@ def case_apply(
             return existing
     _check_enterprise(form, applicant, implementation, enterprise)
     filled = {**data, **prefill(form, applicant, enterprise)}
-    errors: dict[str, str] = {}
-    try:
-        clean = form_validate(form, filled)
-    except ValidationFailed as exc:
-        errors.update(exc.details["fields"])
-        clean = {}
+    clean, errors = form_check(form, filled, commitment=commitment, commitment_error=COMMITMENT_MISSING)
     wants_commitment = bool(form.layout.get("commitment"))
-    if wants_commitment and not commitment:
-        errors["commitment"] = "请阅读并勾选承诺书后再提交。"
     password = query_password or ""
     if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
         errors["query_password"] = f"请设置 {PASSWORD_MIN}–{PASSWORD_MAX} 位查询密码。"

@@ -25,7 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tongban.cases import assign, machine, materials
-from tongban.cases.forms import DEFAULT_COMMITMENT, form_current, form_validate, prefill_fields
+from tongban.cases.forms import DEFAULT_COMMITMENT, form_check, form_current, prefill_fields
 from tongban.cases.models import ApplicationForm, Case, CaseMaterial
 from tongban.cases.services import case_submit
 from tongban.catalog.models import Implementation, Material
@@ -177,14 +177,9 @@ def intake_submit(
     errors.update(person.errors)
     known = {"name": person.name, "id_number": person.id_number, "mobile": person.mobile}
     filled = {**data, **{name: known[kind] for name, kind in prefill_fields(form).items() if known[kind]}}
-    try:
-        clean = form_validate(form, filled)
-    except ValidationFailed as exc:
-        errors.update(exc.details["fields"])
-        clean = {}
+    clean, form_errors = form_check(form, filled, commitment=commitment, commitment_error="请申请人签署告知承诺书后勾选确认。")
+    errors.update(form_errors)
     wants_commitment = bool(form.layout.get("commitment"))
-    if wants_commitment and not commitment:
-        errors["commitment"] = "请申请人签署告知承诺书后勾选确认。"
     try:
         method, address = assign._clean_delivery(delivery_method, delivery_address)
     except ValidationFailed as exc:
